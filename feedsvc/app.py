@@ -1,0 +1,45 @@
+"""create_app(): the Flask shell around the service."""
+from __future__ import annotations
+
+import atexit
+import os
+
+from flask import Flask
+
+from .config import Config, load_config
+from .refresher import Clock, utcnow
+from .service import Service, make_service
+
+
+def create_app(config: Config | None = None, *, start_scheduler: bool = False, clock: Clock = utcnow) -> Flask:
+    """Build the app and render the feeds once before it serves.
+
+    The scheduler starts when ``start_scheduler`` is true (``feedsvc serve``) or
+    else with the first request the process serves. A process that never serves,
+    such as the parent of Flask's reloader, never starts one.
+    """
+    if config is None:
+        config = load_config(None, os.environ)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    service = make_service(config, clock)
+    service.refresh()
+    app.extensions["feedsvc"] = service
+
+    from .web import bp
+    app.register_blueprint(bp)
+
+    if config.scheduler_enabled:
+        if start_scheduler:
+            service.start_scheduler()
+        else:
+            @app.before_request
+            def _start_on_first_request() -> None:
+                if not service.scheduler.running:
+                    service.start_scheduler()
+        atexit.register(service.shutdown)
+    return app
+
+
+def get_app_service(app: Flask) -> Service:
+    return app.extensions["feedsvc"]

@@ -1,0 +1,121 @@
+"""Entries -> Catalog: the immutable snapshot every renderer reads. Pure."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Iterable, Mapping
+
+from .config import Config
+from .model import Entry, Problem
+from .slugs import slugify
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    slug: str
+    title: str
+    description: str
+    entries: tuple[Entry, ...]   # published, newest first
+
+
+@dataclass(frozen=True)
+class Catalog:
+    entries: tuple[Entry, ...]                 # published, newest first (ties by id)
+    categories: tuple[Category, ...]           # by name, case-insensitively
+    next_due: datetime | None = None           # when the next scheduled entry is published
+    problems: tuple[Problem, ...] = ()         # category problems (slug collisions)
+    scheduled: tuple[Entry, ...] = ()
+    drafts: int = 0
+    slug_of: Mapping[str, str] = field(default_factory=dict)   # category name -> slug
+    by_slug: Mapping[str, Entry] = field(default_factory=dict, repr=False)
+    category_by_slug: Mapping[str, Category] = field(default_factory=dict, repr=False)
+
+    def entry_categories(self, entry: Entry) -> tuple[Category, ...]:
+        """The entry's categories as published (merged names appear once)."""
+        out: list[Category] = []
+        for name in entry.categories:
+            slug = self.slug_of.get(name)
+            cat = self.category_by_slug.get(slug) if slug else None
+            if cat is not None and cat not in out:
+                out.append(cat)
+        return tuple(out)
+
+
+def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Catalog:
+    """Select what is published at ``now`` and group it by category.
+
+    ``entries`` come in path order; that order decides which name wins when two
+    category names give one slug, so the result never depends on chance.
+    """
+    entries = tuple(entries)
+    published = sorted((e for e in entries if not e.draft and e.date <= now), key=Entry.sort_key)
+    scheduled = sorted((e for e in entries if not e.draft and e.date > now), key=lambda e: (e.date, e.id))
+    drafts = sum(1 for e in entries if e.draft)
+
+    overrides = {name: s.slug for name, s in config.categories.items() if s.slug}
+    problems: list[Problem] = []
+    slug_of: dict[str, str] = {}
+    name_of: dict[str, str] = {}          # slug -> the name that owns it
+    first_path: dict[str, str] = {}       # name -> where it was first seen
+
+    def claim(name: str, where: str) -> None:
+        if name in slug_of:
+            return
+        slug = overrides.get(name) or slugify(name)
+        if not slug:
+            problems.append(Problem(where, "categories", f"category {name!r} gives an empty slug; set one in "
+                                    f"config.toml under [categories.\"{name}\"]"))
+            return
+        owner = name_of.get(slug)
+        if owner is not None and owner != name:
+            problems.append(Problem(where, "categories",
+                                    f"category names {owner!r} ({first_path[owner]}) and {name!r} both give the "
+                                    f"slug {slug!r}; entries of both are published under {owner!r}. Rename one or "
+                                    f"give it its own slug in config.toml"))
+        else:
+            name_of[slug] = name
+            first_path[name] = where
+        slug_of[name] = slug
+
+    for name in config.categories:
+        claim(name, str(config.source or "config.toml"))
+    for e in entries:
+        for name in e.categories:
+            claim(name, e.path)
+
+    members: dict[str, list[Entry]] = {slug: [] for slug in name_of}
+    for e in published:
+        seen: set[str] = set()
+        for name in e.categories:
+            slug = slug_of.get(name)
+            if slug and slug not in seen:
+                seen.add(slug)
+                members[slug].append(e)
+
+    cats: list[Category] = []
+    site = config.site
+    for slug, name in name_of.items():
+        if not members[slug] and name not in config.categories:
+            continue  # only drafts or scheduled entries so far: no feed yet
+        settings = config.categories.get(name)
+        cats.append(Category(
+            name=name,
+            slug=slug,
+            title=(settings.title if settings and settings.title else f"{site.title}: {name}"),
+            description=(settings.description if settings and settings.description
+                         else f"{name}, from {site.title}"),
+            entries=tuple(members[slug]),
+        ))
+    cats.sort(key=lambda c: (c.name.casefold(), c.slug))
+    return Catalog(
+        entries=tuple(published),
+        categories=tuple(cats),
+        next_due=scheduled[0].date if scheduled else None,
+        problems=tuple(problems),
+        scheduled=tuple(scheduled),
+        drafts=drafts,
+        slug_of=slug_of,
+        by_slug={e.slug: e for e in published},
+        category_by_slug={c.slug: c for c in cats},
+    )

@@ -1,0 +1,64 @@
+"""Entry dates in every form people write them, resolved to aware UTC datetimes."""
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from zoneinfo import ZoneInfo
+
+from dateutil import parser as _parser
+from dateutil import tz as _tz
+
+UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+# Zone names that mean one offset everywhere; ambiguous abbreviations such as
+# "EST" or "IST" are refused rather than guessed.
+_TZINFOS = {"Z": UTC, "UTC": UTC, "GMT": UTC, "UT": UTC}
+# Two different defaults: a field the text leaves out shows up as a difference.
+_DEFAULT_A = dt.datetime(2001, 1, 1)
+_DEFAULT_B = dt.datetime(2002, 2, 2)
+
+
+def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
+    """Return (the instant in UTC, the calendar day as written).
+
+    Accepts what YAML gives (``datetime``, ``date``) and strings python-dateutil
+    reads. A time without a zone is in ``zone``; a bare date is midnight there.
+    Raises ``ValueError`` with a reason a person can act on.
+    """
+    if isinstance(value, dt.datetime):
+        local = value
+    elif isinstance(value, dt.date):
+        local = dt.datetime(value.year, value.month, value.day)
+    elif isinstance(value, str):
+        local = _parse_text(value.strip())
+    else:
+        raise ValueError(f"expected a date, got {type(value).__name__} {value!r}")
+    if local.tzinfo is None or local.utcoffset() is None:
+        local = local.replace(tzinfo=zone)
+    return local.astimezone(UTC), local.date()
+
+
+def _parse_text(text: str) -> dt.datetime:
+    if not text:
+        raise ValueError("empty date")
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        pass
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            a = _parser.parse(text, default=_DEFAULT_A, tzinfos=_TZINFOS)
+            b = _parser.parse(text, default=_DEFAULT_B, tzinfos=_TZINFOS)
+    except (ValueError, OverflowError, Warning) as e:
+        raise ValueError(f"cannot read {text!r} as a date ({e})") from None
+    if a.date() != b.date():
+        raise ValueError(f"{text!r} is not a whole date (year, month and day are needed)")
+    if isinstance(a.tzinfo, _tz.tzlocal):
+        # Never let the machine's own zone leak into a published date.
+        raise ValueError(f"{text!r} has a zone name that depends on the machine; give an offset")
+    return a
+
+
+def rfc3339(d: dt.datetime) -> str:
+    return d.astimezone(UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,345 @@
+"""entries/**/*.md on disk -> validated ``Entry`` objects and a list of problems.
+
+One bad file never costs another: each file is parsed on its own, problems are
+collected with the path, the field and the reason, and the file is skipped (or,
+for repairable faults such as control characters, published with a warning).
+"""
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import os
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Iterator, Mapping
+from urllib.parse import urljoin, urlsplit
+
+import yaml
+
+from .config import SiteConfig
+from .dates import parse_when
+from .errors import EntryError
+from .markdown import first_paragraph_text, shorten
+from .model import Author, Entry, Problem
+from .slugs import is_slug, slugify
+from .text import clean_text, count_unclean
+
+try:  # the C loader is ten times faster; fall back where libyaml is missing
+    from yaml import CSafeLoader as _Loader
+except ImportError:  # pragma: no cover
+    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
+
+KNOWN_KEYS = {"title", "date", "updated", "categories", "tags", "author", "summary", "slug", "id", "link",
+              "image", "draft"}
+_FENCE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.M)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """What one file gave: an entry (maybe with warnings) or the error that stopped it."""
+
+    entry: Entry | None
+    problems: tuple[Problem, ...] = ()
+
+
+def parse_entry(raw: bytes, path: str, site: SiteConfig) -> Parsed:
+    """Parse one file's bytes. Never raises for bad input: errors come back as problems."""
+    warnings: list[Problem] = []
+    try:
+        entry = _parse(raw, path, site, warnings)
+    except EntryError as e:
+        return Parsed(None, (*warnings, Problem(path, e.field, e.message, e.line)))
+    return Parsed(entry, tuple(warnings))
+
+
+def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> Entry:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise EntryError(path, "file", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} cannot be decoded",
+                         line=line) from None
+    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    meta, body, body_line = _split(text, path)
+
+    removed = count_unclean(text)
+    if removed:
+        warnings.append(Problem(path, "body", f"removed {removed} control character(s) that XML cannot carry",
+                                severity="warning"))
+        body = clean_text(body)
+    del body_line
+
+    unknown = sorted(set(meta) - KNOWN_KEYS, key=str)
+    if unknown:
+        warnings.append(Problem(path, "front matter", f"unknown key(s) ignored: {', '.join(map(str, unknown))}",
+                                severity="warning"))
+
+    title = _line(_scalar(meta, "title", path, required=True))
+    if not title:
+        raise EntryError(path, "title", "must not be empty")
+
+    if meta.get("date") is None:
+        raise EntryError(path, "date", "required (for example 2025-07-26T09:30:00+08:00)")
+    tz = site.tz
+    try:
+        published, day = parse_when(meta["date"], tz)
+    except ValueError as e:
+        raise EntryError(path, "date", str(e)) from None
+    updated = published
+    if meta.get("updated") is not None:
+        try:
+            updated, _ = parse_when(meta["updated"], tz)
+        except ValueError as e:
+            raise EntryError(path, "updated", str(e)) from None
+        if updated < published:
+            warnings.append(Problem(path, "updated", "is before date; using date", severity="warning"))
+            updated = published
+
+    categories = _names(meta, "categories", path)
+    tags = _names(meta, "tags", path)
+    author = _author(meta.get("author"), path) or site.author
+
+    slug_value = _scalar(meta, "slug", path)
+    stem = path.rsplit("/", 1)[-1].removesuffix(".md")
+    slug = slug_value if slug_value is not None else stem
+    if not is_slug(slug):
+        slug = slugify(slug)
+        if not slug:
+            raise EntryError(path, "slug", "gives an empty slug; set one with letters or digits")
+
+    base = site.base_url
+    link_value = _scalar(meta, "link", path)
+    link = _absolute(link_value, base + "/", path, "link") if link_value else f"{base}/articles/{slug}/"
+
+    id_value = _scalar(meta, "id", path)
+    entry_id = _line(id_value) if id_value else f"tag:{site.domain},{day.isoformat()}:/articles/{slug}/"
+
+    image_value = _scalar(meta, "image", path)
+    image = _absolute(image_value, link, path, "image") if image_value else None
+
+    draft = meta.get("draft", False)
+    if draft is None:
+        draft = False
+    if not isinstance(draft, bool):
+        raise EntryError(path, "draft", f"expected true or false, got {draft!r}")
+
+    summary_value = _scalar(meta, "summary", path)
+    summary = " ".join(clean_text(summary_value).split()) if summary_value else ""
+    if not summary:
+        summary = shorten(first_paragraph_text(body))
+
+    return Entry(
+        path=path, slug=slug, id=entry_id, title=title, date=published, updated=updated, link=link,
+        author=author, categories=categories, tags=tags, summary=summary, image=image, draft=draft,
+        body=body, digest=hashlib.blake2b(raw, digest_size=16).hexdigest(),
+    )
+
+
+def _split(text: str, path: str) -> tuple[dict[Any, Any], str, int]:
+    if not text.startswith("---"):
+        raise EntryError(path, "front matter", "the file must start with a '---' line, then YAML, then '---'", line=1)
+    first_nl = text.find("\n")
+    if first_nl == -1 or text[:first_nl].strip() != "---":
+        raise EntryError(path, "front matter", "the first line must be exactly '---'", line=1)
+    end = _FENCE.search(text, first_nl + 1)
+    if end is None:
+        raise EntryError(path, "front matter", "no closing '---' line after the front matter", line=1)
+    yaml_text = text[first_nl + 1:end.start()]
+    body = text[end.end():].lstrip("\n")
+    body_line = text[: end.end()].count("\n") + 2
+    try:
+        meta = yaml.load(yaml_text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 2 if mark is not None else None
+        reason = getattr(e, "problem", None) or str(e)
+        raise EntryError(path, "front matter", f"invalid YAML: {reason}", line=line) from None
+    if meta is None:
+        meta = {}
+    if not isinstance(meta, dict):
+        raise EntryError(path, "front matter", f"must be a mapping of keys to values, got {type(meta).__name__}",
+                         line=2)
+    return meta, body, body_line
+
+
+def _scalar(meta: Mapping[Any, Any], key: str, path: str, *, required: bool = False) -> str | None:
+    v = meta.get(key)
+    if v is None:
+        if required:
+            raise EntryError(path, key, "required")
+        return None
+    if isinstance(v, bool) or isinstance(v, (dict, list)):
+        raise EntryError(path, key, f"expected text, got {type(v).__name__} {v!r}")
+    if isinstance(v, (int, float, date)):
+        v = str(v)
+    if not isinstance(v, str):
+        raise EntryError(path, key, f"expected text, got {type(v).__name__}")
+    return clean_text(v)
+
+
+def _line(s: str | None) -> str:
+    return " ".join((s or "").split())
+
+
+def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
+    v = meta.get(key)
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list):
+        raise EntryError(path, key, f"expected a list of names, got {type(v).__name__} {v!r}")
+    out: list[str] = []
+    for item in v:
+        if isinstance(item, (dict, list)) or isinstance(item, bool) or item is None:
+            raise EntryError(path, key, f"expected a list of names, found {item!r} in it")
+        name = _line(clean_text(str(item)))
+        if name and name not in out:
+            out.append(name)
+    return tuple(out)
+
+
+def _author(v: Any, path: str) -> Author | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        name = _line(clean_text(v))
+        if not name:
+            raise EntryError(path, "author", "must not be empty")
+        return Author(name)
+    if isinstance(v, dict):
+        name = v.get("name")
+        if not isinstance(name, str) or not name.strip():
+            raise EntryError(path, "author", "an author mapping needs a name")
+        unknown = set(v) - {"name", "email", "uri", "url"}
+        if unknown:
+            raise EntryError(path, "author", f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        email = v.get("email")
+        uri = v.get("uri", v.get("url"))
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            raise EntryError(path, "author.email", f"not an e-mail address: {email!r}")
+        if uri is not None:
+            if not isinstance(uri, str) or urlsplit(uri).scheme not in ("http", "https"):
+                raise EntryError(path, "author.uri", f"expected an absolute http(s) URL, got {uri!r}")
+        return Author(_line(clean_text(name)), email.strip() if email else None, uri.strip() if uri else None)
+    raise EntryError(path, "author", f"expected a name or {{name, email, uri}}, got {type(v).__name__}")
+
+
+def _absolute(value: str, base: str, path: str, key: str) -> str:
+    value = value.strip()
+    if any(c.isspace() for c in value):
+        raise EntryError(path, key, f"a URL cannot contain spaces: {value!r}")
+    url = urljoin(base, value)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise EntryError(path, key, f"expected an http(s) URL or a path, got {value!r}")
+    return url
+
+
+def image_type(url: str) -> str:
+    return mimetypes.guess_type(urlsplit(url).path)[0] or "image/jpeg"
+
+
+# -- the folder ----------------------------------------------------------------
+
+Stamp = tuple[int, int, int]  # (mtime_ns, size, inode): cheap "has this file changed?"
+
+
+@dataclass
+class EntryCache:
+    """Parsed files by path and stamp, so a refresh re-reads only what changed."""
+
+    site: SiteConfig
+    parsed: dict[str, tuple[Stamp, Parsed]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    entries: tuple[Entry, ...]          # usable entries (drafts and scheduled included), path order
+    problems: tuple[Problem, ...]       # errors and warnings, path order
+    files: int                          # .md files seen
+    reparsed: int = 0                   # files actually parsed this time (the rest came from the cache)
+
+    @property
+    def errors(self) -> tuple[Problem, ...]:
+        return tuple(p for p in self.problems if p.severity == "error")
+
+
+def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(relative posix path, absolute path) of every entry file, in path order.
+
+    Hidden files and folders (editor swap files, .git) are not entries; links
+    that lead outside the folder are not followed.
+    """
+    real_root = root.resolve()
+    found: list[tuple[str, Path]] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
+        for name in filenames:
+            if not name.endswith(".md") or name.startswith((".", "_")):
+                continue
+            full = Path(dirpath, name)
+            rel = full.relative_to(root).as_posix()
+            if full.is_symlink():
+                target = full.resolve()
+                if not target.is_relative_to(real_root):
+                    continue
+            found.append((rel, full))
+    found.sort(key=lambda t: t[0])
+    return iter(found)
+
+
+def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) -> LoadResult:
+    """Read every entry file below ``root``; see the module docstring for the rules."""
+    if cache is None or cache.site != site:
+        cache = EntryCache(site)
+    problems: list[Problem] = []
+    entries: list[Entry] = []
+    seen_paths: set[str] = set()
+    reparsed = 0
+    files = 0
+    if not root.is_dir():
+        problems.append(Problem(str(root), "entries.path", "the entries folder does not exist; feeds are empty",
+                                severity="warning"))
+        cache.parsed.clear()
+        return LoadResult((), tuple(problems), 0)
+    by_slug: dict[str, str] = {}
+    by_id: dict[str, str] = {}
+    for rel, full in iter_entry_files(root):
+        files += 1
+        seen_paths.add(rel)
+        try:
+            st = full.stat()
+            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+            hit = cache.parsed.get(rel)
+            if hit is not None and hit[0] == stamp:
+                parsed = hit[1]
+            else:
+                parsed = parse_entry(full.read_bytes(), rel, site)
+                cache.parsed[rel] = (stamp, parsed)
+                reparsed += 1
+        except OSError as e:
+            problems.append(Problem(rel, "file", f"cannot read: {e.strerror or e}"))
+            cache.parsed.pop(rel, None)
+            continue
+        problems.extend(parsed.problems)
+        entry = parsed.entry
+        if entry is None:
+            continue
+        if entry.slug in by_slug:
+            problems.append(Problem(rel, "slug", f"slug {entry.slug!r} is already taken by {by_slug[entry.slug]}"))
+            continue
+        if entry.id in by_id:
+            problems.append(Problem(rel, "id", f"id {entry.id!r} is already taken by {by_id[entry.id]}"))
+            continue
+        by_slug[entry.slug] = rel
+        by_id[entry.id] = rel
+        entries.append(entry)
+    for gone in set(cache.parsed) - seen_paths:
+        del cache.parsed[gone]
+    if files == 0:
+        problems.append(Problem(str(root), "entries.path", "no entry files (*.md) found; feeds are empty",
+                                severity="warning"))
+    return LoadResult(tuple(entries), tuple(problems), files, reparsed)

@@ -1,0 +1,70 @@
+"""The one exception tree of feedsvc.
+
+Every error the package raises on purpose is a ``FeedsvcError``. Branches carry
+the data a caller needs to say *where* something went wrong (a config key, an
+entry file, a feed), so messages can be built at the edge without parsing text.
+"""
+from __future__ import annotations
+
+
+class FeedsvcError(Exception):
+    """Base for all feedsvc errors."""
+
+    _default_message = "feedsvc error"
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self._default_message)
+
+    @property
+    def message(self) -> str:
+        return str(self.args[0])
+
+
+class ConfigError(FeedsvcError):
+    """config.toml or a FEEDSVC_* variable is unusable; ``key`` names it."""
+
+    _default_message = "invalid configuration"
+
+    def __init__(self, key: str, message: str | None = None, *, source: str | None = None) -> None:
+        self.key = key
+        self.source = source
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"{self.source}: " if self.source else ""
+        return f"{where}{self.key}: {self.message}"
+
+
+class EntryError(FeedsvcError):
+    """An entry file cannot be published; names the path, the field and the reason."""
+
+    _default_message = "unusable entry"
+
+    def __init__(self, path: str, field: str, message: str | None = None, *, line: int | None = None) -> None:
+        self.path = path
+        self.field = field
+        self.line = line
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line else self.path
+        return f"{where}: {self.field}: {self.message}"
+
+
+class FeedBuildError(FeedsvcError):
+    """A feed could not be rendered (a bug or an input the loader let through)."""
+
+    _default_message = "feed could not be rendered"
+
+    def __init__(self, feed: str, message: str | None = None) -> None:
+        self.feed = feed
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.feed}: {self.message}"
+
+
+class NotFound(FeedsvcError, LookupError):
+    """No public resource at a path."""
+
+    _default_message = "not found"

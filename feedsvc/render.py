@@ -1,0 +1,272 @@
+"""Feed specs -> feed bytes: RSS 2.0 and Atom 1.0 through feedgen, JSON Feed 1.1 by hand.
+
+Pure and deterministic: the same spec gives the same bytes. The only module that
+imports feedgen, so its traps are handled once, here:
+
+- ``add_entry`` prepends by default: entries are added with ``order='append'``;
+- the RSS channel ``<link>`` is the *last* ``link()`` call: ``self`` goes first,
+  ``alternate`` last;
+- it stamps ``now()`` on feeds and entries: every date is set explicitly, the
+  feed's own to the newest ``updated`` among its entries;
+- it refuses naive datetimes and lxml refuses characters outside XML 1.0: the
+  loader only lets aware UTC datetimes and clean text through.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable, Mapping
+from urllib.parse import urlsplit
+
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+
+from . import __version__
+from .config import Config
+from .dates import EPOCH, rfc3339
+from .entries import image_type
+from .errors import FeedBuildError
+from .model import Author, Entry
+from .slugs import slugify
+
+GENERATOR = "feedsvc"
+JSONFEED_VERSION = "https://jsonfeed.org/version/1.1"
+CONTENT_TYPES = {
+    "rss": "application/rss+xml; charset=utf-8",
+    "atom": "application/atom+xml; charset=utf-8",
+    "json": "application/feed+json; charset=utf-8",
+}
+FORMAT_NAMES = {"rss": "RSS", "atom": "Atom", "json": "JSON Feed"}
+
+
+@dataclass(frozen=True)
+class ItemCategory:
+    term: str      # slug
+    label: str     # name as written
+    scheme: str    # which vocabulary: the site's categories or its tags
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """Everything one feed shows, fixed before rendering."""
+
+    key: str                          # "" for the site, else the category slug
+    id: str                           # Atom feed id, stable for the feed's life
+    title: str
+    description: str
+    html_url: str                     # the page the feed belongs to
+    urls: Mapping[str, str]           # format -> the feed's own absolute URL
+    entries: tuple[Entry, ...]        # newest first, already cut to max_entries
+    language: str
+    author: Author
+    full_content: bool
+    refresh_interval: int             # seconds
+    stylesheet: str | None = None     # absolute path of the CSS for browsers
+
+
+CategoriesOf = Callable[[Entry], tuple[ItemCategory, ...]]
+
+
+def feed_updated(spec: FeedSpec):
+    """The feed's own date: the newest ``updated`` among its entries, never the clock."""
+    return max((e.updated for e in spec.entries), default=EPOCH)
+
+
+def render(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
+    try:
+        if fmt == "json":
+            return render_json(spec, categories_of)
+        return _render_xml(spec, fmt, categories_of)
+    except (ValueError, TypeError) as e:
+        raise FeedBuildError(spec.urls.get(fmt, spec.key or "site"), f"{type(e).__name__}: {e}") from e
+
+
+def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
+    fg = FeedGenerator()
+    if fmt == "rss":
+        fg.load_extension("dc", atom=False, rss=True)
+        fg.register_extension("hints", _UpdateHints, BaseEntryExtension, atom=False, rss=True)
+    fg.id(spec.id)
+    fg.title(spec.title)
+    fg.description(spec.description or spec.title)
+    if fmt == "atom":
+        fg.subtitle(spec.description or spec.title)
+    fg.author(_author_dict(spec.author))
+    # RSS takes the last link() as the channel <link>: self first, alternate last.
+    fg.link(href=spec.urls[fmt], rel="self", type=CONTENT_TYPES[fmt].split(";")[0])
+    fg.link(href=spec.html_url, rel="alternate", type="text/html")
+    fg.language(spec.language)
+    fg.generator(GENERATOR, version=__version__)
+    updated = feed_updated(spec)
+    fg.updated(updated)
+    fg.lastBuildDate(updated)
+    if fmt == "rss":
+        fg.ttl(max(1, spec.refresh_interval // 60))
+        fg.hints.period, fg.hints.frequency = _update_hint(spec.refresh_interval)
+
+    for e in spec.entries:
+        fe = fg.add_entry(order="append")
+        fe.id(e.id)
+        fe.title(e.title)
+        fe.link(href=e.link, rel="alternate", type="text/html")
+        if e.image:
+            # One call sets both the Atom enclosure link and the RSS <enclosure>.
+            fe.link(href=e.image, rel="enclosure", type=image_type(e.image), length="0")
+        fe.published(e.date)
+        fe.updated(e.updated)
+        fe.author(_author_dict(e.author))
+        if fmt == "rss":
+            fe.dc.dc_creator(e.author.name)
+        if e.summary:
+            fe.summary(e.summary)
+        if spec.full_content:
+            fe.content(e.content_html, type="html")
+        cats = categories_of(e)
+        if cats:
+            fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in cats])
+
+    body = fg.rss_str(xml_declaration=False) if fmt == "rss" else fg.atom_str(xml_declaration=False)
+    head = "<?xml version='1.0' encoding='UTF-8'?>\n"
+    if spec.stylesheet:
+        # A processing instruction is ignored by feed readers and validators; it
+        # lets a browser show the feed as a page instead of a tree of tags.
+        head += f'<?xml-stylesheet type="text/css" href="{_attr(spec.stylesheet)}"?>\n'
+    return head.encode() + body + b"\n"
+
+
+SY_NS = "http://purl.org/rss/1.0/modules/syndication/"
+
+
+class _UpdateHints(BaseExtension):
+    """sy:updatePeriod and sy:updateFrequency (RSS 1.0 Syndication module).
+
+    feedgen's own syndication extension writes them as ``UpdatePeriod`` and
+    ``UpdateFrequency``, names the module does not define, so readers ignore
+    them and validators flag them.
+    """
+
+    def __init__(self) -> None:
+        self.period: str | None = None
+        self.frequency: int | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"sy": SY_NS}
+
+    def extend_rss(self, feed):  # type: ignore[no-untyped-def]
+        channel = feed[0]
+        if self.period:
+            xml_elem(f"{{{SY_NS}}}updatePeriod", channel).text = self.period
+            xml_elem(f"{{{SY_NS}}}updateFrequency", channel).text = str(self.frequency)
+        return feed
+
+
+def _attr(s: str) -> str:
+    return s.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
+
+
+def _author_dict(a: Author) -> dict[str, str]:
+    d = {"name": a.name}
+    if a.email:
+        d["email"] = a.email
+    if a.uri:
+        d["uri"] = a.uri
+    return d
+
+
+def _update_hint(seconds: int) -> tuple[str, int]:
+    """sy:updatePeriod / sy:updateFrequency nearest to the real interval."""
+    for period, length in (("hourly", 3600), ("daily", 86400), ("weekly", 604800), ("monthly", 2592000)):
+        if seconds <= length:
+            return period, max(1, round(length / seconds))
+    return "yearly", max(1, round(31536000 / seconds))
+
+
+def render_json(spec: FeedSpec, categories_of: CategoriesOf) -> bytes:
+    feed: dict[str, object] = {
+        "version": JSONFEED_VERSION,
+        "title": spec.title,
+        "home_page_url": spec.html_url,
+        "feed_url": spec.urls["json"],
+        "description": spec.description or spec.title,
+        "language": spec.language,
+        "authors": [_json_author(spec.author)],
+        "items": [_json_item(spec, e, categories_of) for e in spec.entries],
+    }
+    return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+
+
+def _json_author(a: Author) -> dict[str, str]:
+    d = {"name": a.name}
+    if a.uri:
+        d["url"] = a.uri
+    elif a.email:
+        d["url"] = f"mailto:{a.email}"
+    return d
+
+
+def _json_item(spec: FeedSpec, e: Entry, categories_of: CategoriesOf) -> dict[str, object]:
+    item: dict[str, object] = {"id": e.id, "url": e.link, "title": e.title}
+    if e.summary:
+        item["summary"] = e.summary
+    if spec.full_content:
+        item["content_html"] = e.content_html
+    else:
+        item["content_text"] = e.summary or e.title
+    item["date_published"] = rfc3339(e.date)
+    item["date_modified"] = rfc3339(e.updated)
+    item["authors"] = [_json_author(e.author)]
+    tags = [c.label for c in categories_of(e)]
+    if tags:
+        item["tags"] = tags
+    if e.image:
+        item["image"] = e.image
+    return item
+
+
+def categories_of(slug_of: Mapping[str, str], labels: Mapping[str, str], base_url: str) -> CategoriesOf:
+    """Item categories: the entry's categories (merged names once), then its tags."""
+    cat_scheme = f"{base_url}/categories/"
+    tag_scheme = f"{base_url}/tags/"
+
+    def of(e: Entry) -> tuple[ItemCategory, ...]:
+        out: list[ItemCategory] = []
+        seen: set[tuple[str, str]] = set()
+        for name in e.categories:
+            slug = slug_of.get(name)
+            if slug and (cat_scheme, slug) not in seen:
+                seen.add((cat_scheme, slug))
+                out.append(ItemCategory(slug, labels.get(slug, name), cat_scheme))
+        for tag in e.tags:
+            term = slugify(tag) or tag
+            if (tag_scheme, term) not in seen:
+                seen.add((tag_scheme, term))
+                out.append(ItemCategory(term, tag, tag_scheme))
+        return tuple(out)
+
+    return of
+
+
+def feed_specs(catalog, config: Config) -> list[FeedSpec]:
+    """The site feed and one per category, as the catalog and config define them."""
+    site = config.site
+    base = site.base_url
+    css = urlsplit(base).path.rstrip("/") + "/feed.css"
+    n = config.max_entries
+
+    def urls(prefix: str) -> dict[str, str]:
+        return {fmt: f"{base}{prefix}/feed.{fmt}" for fmt in config.formats}
+
+    specs = [FeedSpec(
+        key="", id=f"{base}/", title=site.title, description=site.description, html_url=f"{base}/",
+        urls=urls(""), entries=catalog.entries[:n], language=site.language, author=site.author,
+        full_content=config.full_content, refresh_interval=config.refresh_interval, stylesheet=css,
+    )]
+    for c in catalog.categories:
+        specs.append(FeedSpec(
+            key=c.slug, id=f"{base}/categories/{c.slug}/", title=c.title, description=c.description,
+            html_url=f"{base}/categories/{c.slug}/", urls=urls(f"/categories/{c.slug}"), entries=c.entries[:n],
+            language=site.language, author=site.author, full_content=config.full_content,
+            refresh_interval=config.refresh_interval, stylesheet=css,
+        ))
+    return specs

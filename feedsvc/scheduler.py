@@ -1,0 +1,73 @@
+"""APScheduler jobs: refresh every interval, and once more when the next scheduled entry falls due."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from .refresher import RefreshReport, Refresher
+
+log = logging.getLogger("feedsvc.scheduler")
+
+# Fire a moment after the due time so the entry is certainly "not in the future"
+# when the refresh reads the clock.
+DUE_MARGIN = timedelta(milliseconds=50)
+
+
+class RefreshScheduler:
+    def __init__(self, refresher: Refresher, interval_seconds: int) -> None:
+        self.refresher = refresher
+        self.interval = interval_seconds
+        self._sched = BackgroundScheduler(
+            timezone=timezone.utc,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+        self._started = False
+
+    @property
+    def running(self) -> bool:
+        return self._started
+
+    def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        self._sched.add_job(self._refresh, "interval", seconds=self.interval, id="interval",
+                            next_run_time=datetime.now(timezone.utc) + timedelta(seconds=self.interval))
+        self.refresher.listeners.append(self._after_refresh)
+        if self.refresher.last is not None:
+            self._after_refresh(self.refresher.last)
+        self._sched.start()
+        log.info("scheduler started: refresh every %ss", self.interval)
+
+    def shutdown(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        try:
+            self.refresher.listeners.remove(self._after_refresh)
+        except ValueError:
+            pass
+        self._sched.shutdown(wait=True)
+        log.info("scheduler stopped")
+
+    def next_runs(self) -> dict[str, datetime | None]:
+        out: dict[str, datetime | None] = {"interval": None, "due": None}
+        for job in self._sched.get_jobs():
+            if job.id in out:
+                out[job.id] = job.next_run_time
+        return out
+
+    def _refresh(self) -> None:
+        self.refresher.refresh()
+
+    def _after_refresh(self, report: RefreshReport) -> None:
+        due = report.next_due if report.ok else None
+        if due is None and not report.ok and self.refresher.last_ok is not None:
+            due = self.refresher.last_ok.next_due
+        if due is None:
+            if self._sched.get_job("due"):
+                self._sched.remove_job("due")
+            return
+        self._sched.add_job(self._refresh, "date", run_date=due + DUE_MARGIN, id="due", replace_existing=True)

@@ -1,0 +1,134 @@
+"""Catalog -> every public resource (feeds, pages, OPML, stylesheets), keyed by URL path.
+
+Pure: given a catalog, the config and the previous snapshot, it returns the new
+snapshot and what changed. A resource whose inputs are unchanged (same
+fingerprint) is carried over from the previous snapshot instead of rendered
+again, so an unchanged feed keeps its exact bytes, ETag and Last-Modified, and a
+refresh costs only what changed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass, field
+from importlib import resources as _pkg
+from typing import Callable, Mapping
+
+from . import __version__
+from .catalog import Catalog
+from .config import Config
+from .pages import HTML_TYPE, OPML_TYPE, article_page, category_page, index_page, opml
+from .render import CONTENT_TYPES, FeedSpec, categories_of, feed_specs, feed_updated, render
+from .resources import Resource, digest, make_resource
+
+ASSETS = {"/style.css": "style.css", "/feed.css": "feed.css"}
+CSS_TYPE = "text/css; charset=utf-8"
+
+
+@dataclass
+class Snapshot:
+    """One consistent set of rendered resources. Never changed after it is published,
+    except that article pages are rendered into it on first request."""
+
+    resources: Mapping[str, Resource]
+    catalog: Catalog
+    config: Config
+    _articles: dict[str, Resource] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def get(self, path: str) -> Resource | None:
+        r = self.resources.get(path)
+        if r is not None:
+            return r
+        if path.startswith("/articles/") and path.endswith("/") and path.count("/") == 3:
+            return self.article(path[len("/articles/"):-1])
+        return None
+
+    def article(self, slug: str) -> Resource | None:
+        r = self._articles.get(slug)
+        if r is not None:
+            return r
+        entry = self.catalog.by_slug.get(slug)
+        if entry is None:
+            return None
+        r = make_resource(article_page(entry, self.catalog, self.config), HTML_TYPE, "page", entry.updated)
+        with self._lock:
+            return self._articles.setdefault(slug, r)
+
+    def paths(self) -> list[str]:
+        """Every public path, article pages included (for export)."""
+        return sorted([*self.resources, *(f"/articles/{s}/" for s in self.catalog.by_slug)])
+
+    @property
+    def feed_paths(self) -> list[str]:
+        return [p for p, r in self.resources.items() if r.kind == "feed"]
+
+
+@dataclass(frozen=True)
+class FeedChange:
+    path: str
+    etag: str
+    changed: bool
+
+
+def empty_snapshot(config: Config) -> Snapshot:
+    return Snapshot({}, Catalog((), ()), config)
+
+
+def build_site(catalog: Catalog, config: Config, previous: Snapshot | None = None
+               ) -> tuple[Snapshot, list[FeedChange], int]:
+    """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered)."""
+    prev = previous.resources if previous is not None and previous.config == config else {}
+    out: dict[str, Resource] = {}
+    rendered = 0
+
+    def put(path: str, fp: str, build: Callable[[], Resource]) -> None:
+        nonlocal rendered
+        old = prev.get(path)
+        if old is not None and old.fingerprint == fp:
+            out[path] = old
+        else:
+            out[path] = dataclasses.replace(build(), fingerprint=fp)
+            rendered += 1
+
+    labels = {c.slug: c.name for c in catalog.categories}
+    cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
+    for spec in feed_specs(catalog, config):
+        inputs = _feed_inputs(spec, cats_of)
+        updated = feed_updated(spec)
+        for fmt in config.formats:
+            path = spec.urls[fmt][len(config.site.base_url):]
+            put(path, digest(repr((inputs, fmt)).encode()),
+                lambda spec=spec, fmt=fmt: make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "feed",
+                                                         updated if spec.entries else None))
+
+    newest = max((e.updated for e in catalog.entries), default=None)
+    put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
+                                       if c.entries else "") for c in catalog.categories],
+                 [e.digest for e in catalog.entries[:config.max_entries]]),
+        lambda: make_resource(index_page(catalog, config), HTML_TYPE, "page", newest))
+    for c in catalog.categories:
+        shown = c.entries[:config.max_entries]
+        put(f"/categories/{c.slug}/", _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
+                                          [e.digest for e in shown]),
+            lambda c=c, shown=shown: make_resource(category_page(dataclasses.replace(c, entries=shown), config),
+                                                   HTML_TYPE, "page", shown[0].updated if shown else None))
+    put("/opml.xml", _fp(__version__, config, [(c.slug, c.title) for c in catalog.categories], newest),
+        lambda: make_resource(opml(catalog, config, newest), OPML_TYPE, "opml", newest))
+    for path, name in ASSETS.items():
+        put(path, _fp(__version__, name),
+            lambda name=name: make_resource(_pkg.files("feedsvc").joinpath("static", name).read_bytes(),
+                                            CSS_TYPE, "asset", None))
+
+    changes = [FeedChange(p, r.etag, p not in prev or prev[p].etag != r.etag)
+               for p, r in out.items() if r.kind == "feed"]
+    return Snapshot(out, catalog, config), changes, rendered
+
+
+def _feed_inputs(spec: FeedSpec, cats_of) -> str:
+    head = dataclasses.replace(spec, entries=())
+    return repr((__version__, head, [(e.digest, e.link, e.id, cats_of(e)) for e in spec.entries]))
+
+
+def _fp(*parts: object) -> str:
+    return digest(repr(parts).encode())

@@ -1,0 +1,22 @@
+"""Slugs: lower case, ASCII, words joined by '-'.
+
+"World & U.S. News" -> "world-us-news": dots and apostrophes vanish so that
+abbreviations and contractions stay one word; other scripts are transliterated
+("人工智能" -> "ren-gong-zhi-neng").
+"""
+from __future__ import annotations
+
+import re
+
+from slugify import slugify as _slugify
+
+_SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_JOINERS = [[".", ""], ["'", ""], ["\u2019", ""], ["\u02bc", ""]]
+
+
+def slugify(name: str) -> str:
+    return _slugify(name, replacements=_JOINERS)
+
+
+def is_slug(s: str) -> bool:
+    return bool(_SLUG.match(s))

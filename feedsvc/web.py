@@ -1,0 +1,127 @@
+"""Flask blueprint: every public GET route, served from the current snapshot.
+
+Views only look resources up and set headers; all rendering happened during the
+refresh. Domain errors become HTTP responses in the error handlers below, and
+nothing a client sends can produce a traceback in the response.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Blueprint, Response, current_app, request
+from werkzeug.exceptions import HTTPException, NotFound
+
+from .resources import Resource
+from .service import Service
+
+log = logging.getLogger("feedsvc.web")
+bp = Blueprint("feedsvc", __name__)
+
+FEED_FORMATS = ("rss", "atom", "json")
+
+
+def get_service() -> Service:
+    return current_app.extensions["feedsvc"]
+
+
+def _respond(path: str, missing: str) -> Response:
+    snap = get_service().store.current
+    res = snap.get(path)
+    if res is None:
+        raise NotFound(missing)
+    return send_resource(res, snap.config.refresh_interval)
+
+
+def send_resource(res: Resource, max_age: int) -> Response:
+    gz = request.accept_encodings["gzip"] > 0 or request.accept_encodings["x-gzip"] > 0
+    resp = Response(res.gzip_body if gz else res.body, content_type=res.content_type)
+    if gz:
+        resp.headers["Content-Encoding"] = "gzip"
+    resp.vary.add("Accept-Encoding")
+    resp.set_etag(res.gzip_etag if gz else res.etag)
+    if res.last_modified is not None:
+        resp.last_modified = res.last_modified
+    resp.cache_control.public = True
+    resp.cache_control.max_age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
+    if res.kind in ("feed", "opml"):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    return resp.make_conditional(request)
+
+
+@bp.get("/")
+def index() -> Response:
+    return _respond("/", "The index page is not ready yet.")
+
+
+@bp.get("/feed.<fmt>")
+def site_feed(fmt: str) -> Response:
+    return _respond(f"/feed.{fmt}", _unknown_format(fmt))
+
+
+@bp.get("/categories/<slug>/feed.<fmt>")
+def category_feed(slug: str, fmt: str) -> Response:
+    snap = get_service().store.current
+    if slug not in snap.catalog.category_by_slug:
+        raise NotFound(_unknown_category(slug))
+    return _respond(f"/categories/{slug}/feed.{fmt}", _unknown_format(fmt))
+
+
+@bp.get("/categories/<slug>/")
+def category(slug: str) -> Response:
+    return _respond(f"/categories/{slug}/", _unknown_category(slug))
+
+
+@bp.get("/articles/<slug>/")
+def article(slug: str) -> Response:
+    return _respond(f"/articles/{slug}/", f"No article {slug!r}. The latest articles are listed on the home page.")
+
+
+@bp.get("/opml.xml")
+def opml() -> Response:
+    return _respond("/opml.xml", "The OPML list is not ready yet.")
+
+
+@bp.get("/style.css")
+@bp.get("/feed.css")
+def stylesheet() -> Response:
+    return _respond(request.path, "No such stylesheet.")
+
+
+@bp.get("/healthz")
+def healthz() -> Response:
+    resp = Response("ok\n", content_type="text/plain; charset=utf-8")
+    resp.cache_control.no_store = True
+    return resp
+
+
+def _unknown_category(slug: str) -> str:
+    cats = get_service().store.current.catalog.categories
+    known = ", ".join(c.slug for c in cats[:10]) + (", ..." if len(cats) > 10 else "")
+    return f"No category {slug!r}. " + (f"Known categories: {known}. " if cats else "") + \
+        "Every feed is listed at /opml.xml."
+
+
+def _unknown_format(fmt: str) -> str:
+    formats = get_service().config.formats
+    return f"No feed format {fmt!r}; this site serves: {', '.join('feed.' + f for f in formats)}."
+
+
+@bp.app_errorhandler(HTTPException)
+def http_error(e: HTTPException) -> Response:
+    body = f"{e.code} {e.name}: {e.description}\n" if e.description else f"{e.code} {e.name}\n"
+    if e.code == 404 and e.description and e.description.startswith("The requested URL was not found"):
+        body = "404 Not Found: no such page. Start at / or see /opml.xml for every feed.\n"
+    resp = Response(body, status=e.code, content_type="text/plain; charset=utf-8")
+    for k, v in e.get_headers():
+        if k.lower() in ("allow", "www-authenticate", "retry-after"):
+            resp.headers[k] = v
+    return resp
+
+
+@bp.app_errorhandler(Exception)
+def internal_error(e: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.path)
+    return Response("500 Internal Server Error: the error was logged.\n", status=500,
+                    content_type="text/plain; charset=utf-8")
