@@ -84,6 +84,8 @@ def render(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
 
 def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
     fg = FeedGenerator()
+    if fmt == "atom":
+        fg.register_extension("links", BaseExtension, _AtomEntryLinks, atom=True, rss=False)
     if fmt == "rss":
         fg.load_extension("dc", atom=False, rss=True)
         fg.register_extension("hints", _UpdateHints, BaseEntryExtension, atom=False, rss=True)
@@ -110,9 +112,12 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
         fe.id(e.id)
         fe.title(e.title)
         fe.link(href=e.link, rel="alternate", type="text/html")
-        if e.image:
-            # One call sets both the Atom enclosure link and the RSS <enclosure>.
-            fe.link(href=e.image, rel="enclosure", type=image_type(e.image), length="0")
+        if fmt == "rss" and e.image:
+            fe.enclosure(e.image, 0, image_type(e.image))
+        if fmt == "atom":
+            fe.links.links = [{"rel": "alternate", "type": "text/html", "href": e.link}]
+            if e.image:
+                fe.links.links.append({"rel": "enclosure", "type": image_type(e.image), "href": e.image})
         fe.published(e.date)
         fe.updated(e.updated)
         fe.author(_author_dict(e.author))
@@ -159,6 +164,26 @@ class _UpdateHints(BaseExtension):
             xml_elem(f"{{{SY_NS}}}updatePeriod", channel).text = self.period
             xml_elem(f"{{{SY_NS}}}updateFrequency", channel).text = str(self.frequency)
         return feed
+
+
+class _AtomEntryLinks(BaseEntryExtension):
+    """Writes an Atom entry's links with their ``rel`` and ``type``.
+
+    feedgen 1.0's ``FeedEntry.atom_entry`` rebinds its loop variable to the new
+    element before reading ``rel``/``type`` from it, so every entry link comes
+    out bare: an enclosure would turn into a second ``alternate`` link, which
+    RFC 4287 forbids. The bare links are replaced here.
+    """
+
+    def __init__(self) -> None:
+        self.links: list[dict[str, str]] = []
+
+    def extend_atom(self, entry):  # type: ignore[no-untyped-def]
+        for old in [c for c in entry if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == "link"]:
+            entry.remove(old)
+        for link in self.links:
+            xml_elem("link", entry, **link)
+        return entry
 
 
 def _attr(s: str) -> str:

@@ -32,13 +32,40 @@ def _respond(path: str, missing: str) -> Response:
     return send_resource(res, snap.config.refresh_interval)
 
 
+XML_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+BROWSER_VIEW_TYPE = "text/xml; charset=utf-8"
+
+
+def wants_page(res: Resource) -> bool:
+    """A browser navigating to an RSS or Atom URL, rather than a feed reader polling it.
+
+    Browsers download ``application/rss+xml`` instead of showing it. When the
+    client ranks ``text/html`` above the feed's own type (only browsers do),
+    the same bytes go out as ``text/xml``, which browsers display with the
+    feed's CSS stylesheet. Feed readers never rank text/html first.
+    """
+    own = res.content_type.split(";")[0]
+    if own not in XML_FEED_TYPES:
+        return False
+    accept = request.accept_mimetypes
+    html = accept.quality("text/html")
+    return html > 0 and "text/html" in {v for v, _ in accept} and html > accept.quality(own)
+
+
 def send_resource(res: Resource, max_age: int) -> Response:
     gz = request.accept_encodings["gzip"] > 0 or request.accept_encodings["x-gzip"] > 0
-    resp = Response(res.gzip_body if gz else res.body, content_type=res.content_type)
+    view = wants_page(res)
+    resp = Response(res.gzip_body if gz else res.body,
+                    content_type=BROWSER_VIEW_TYPE if view else res.content_type)
+    etag = res.gzip_etag if gz else res.etag
     if gz:
         resp.headers["Content-Encoding"] = "gzip"
     resp.vary.add("Accept-Encoding")
-    resp.set_etag(res.gzip_etag if gz else res.etag)
+    if res.content_type.split(";")[0] in XML_FEED_TYPES:
+        resp.vary.add("Accept")
+        if view:
+            etag += "-view"  # another representation (content type): another tag
+    resp.set_etag(etag)
     if res.last_modified is not None:
         resp.last_modified = res.last_modified
     resp.cache_control.public = True
@@ -48,6 +75,22 @@ def send_resource(res: Resource, max_age: int) -> Response:
         resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified"
     resp.headers["X-Content-Type-Options"] = "nosniff"
     return resp.make_conditional(request)
+
+
+@bp.after_app_request
+def cors_preflight(resp: Response) -> Response:
+    # A script that polls conditionally sets If-None-Match, which makes the
+    # browser ask first with OPTIONS; Flask answers OPTIONS itself, we add CORS.
+    if request.method == "OPTIONS" and resp.status_code == 200 and _is_public_data(request.path):
+        resp.headers["Access-Control-Allow-Origin"] = "*"
+        resp.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
+        resp.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
+        resp.headers["Access-Control-Max-Age"] = "86400"
+    return resp
+
+
+def _is_public_data(path: str) -> bool:
+    return path == "/opml.xml" or path.rsplit("/", 1)[-1].startswith("feed.")
 
 
 @bp.get("/")

@@ -71,3 +71,41 @@ def write_entry(entries_dir: Path) -> Callable[..., Path]:
         return p
 
     return write
+
+
+class Clock:
+    """A settable clock for the service: tests move time instead of sleeping."""
+
+    def __init__(self, now: dt.datetime = NOW) -> None:
+        self.now = now
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def make_app(make_config, clock):
+    """make_app(**config sections) -> a Flask app (no scheduler) on the temp entries folder."""
+    from feedsvc.app import create_app
+
+    def make(**sections: dict[str, Any]):
+        app = create_app(make_config(**sections), clock=clock)
+        app.testing = True
+        return app
+
+    return make
+
+
+@pytest.fixture
+def app(make_app):
+    return make_app()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()

@@ -1,0 +1,76 @@
+"""Run the real service as a subprocess on 127.0.0.1, bounded in time, always stopped."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+                 port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = b""
+        full_env = {**os.environ, **(env or {})}
+        full_env.pop("FEEDSVC_CONFIG", None) if env is None or "FEEDSVC_CONFIG" not in env else None
+        self.proc = subprocess.Popen(
+            [a.replace("{port}", str(self.port)) for a in args], cwd=cwd or ROOT, env=full_env,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_ready(self, timeout: float = 20.0, path: str = "/healthz") -> "Server":
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.output()}")
+            try:
+                if requests.get(self.base + path, timeout=1).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise TimeoutError(f"server not ready in {timeout}s: {self.output()}")
+
+    def get(self, path: str, **kw) -> requests.Response:
+        kw.setdefault("timeout", 5)
+        return requests.get(self.base + path, **kw)
+
+    def terminate(self, timeout: float = 15.0) -> int:
+        """SIGTERM the whole group and wait; returns the exit status."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        return self.proc.returncode
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.terminate()
+
+    def output(self) -> str:
+        if self.proc.poll() is not None and self.proc.stdout and not self.proc.stdout.closed:
+            self.log += self.proc.stdout.read()
+            self.proc.stdout.close()
+        return self.log.decode("utf-8", "replace")
+
+
+def feedsvc(*args: str) -> list[str]:
+    return [sys.executable, "-m", "feedsvc", *args]

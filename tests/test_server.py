@@ -1,0 +1,146 @@
+"""The real service on 127.0.0.1: gunicorn, the scheduler with a real clock, signals, restarts."""
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import feedparser
+import pytest
+import requests
+
+from .servers import ROOT, Server, feedsvc
+
+
+def write_config(tmp_path: Path, interval: int = 3600, extra: str = "") -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f"""
+[site]
+title = "Server Test"
+base_url = "https://news.example.org"
+timezone = "UTC"
+
+[entries]
+path = "entries"
+
+[refresh]
+interval_seconds = {interval}
+{extra}
+""", encoding="utf-8")
+    (tmp_path / "entries").mkdir(exist_ok=True)
+    return cfg
+
+
+def write(tmp_path: Path, name: str, title: str, date: str, cats: str = "[World & U.S. News]") -> None:
+    (tmp_path / "entries" / name).write_text(
+        f"---\ntitle: {title}\ndate: {date}\ncategories: {cats}\n---\n{title} body.\n", encoding="utf-8")
+
+
+@pytest.fixture
+def server_factory():
+    started: list[Server] = []
+
+    def start(cfg: Path, *extra: str) -> Server:
+        s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", *extra))
+        started.append(s)
+        return s.wait_ready()
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+def titles(server: Server, path: str = "/feed.atom") -> list[str]:
+    return [e.title for e in feedparser.parse(server.get(path).content).entries]
+
+
+def test_gzip_head_and_304_over_a_real_connection(tmp_path, server_factory):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = server_factory(cfg)
+    r = s.get("/categories/world-us-news/feed.rss", headers={"Accept-Encoding": "gzip"}, stream=True)
+    raw = r.raw.read(decode_content=False)
+    assert r.headers["Content-Encoding"] == "gzip" and gzip.decompress(raw).startswith(b"<?xml")
+    h = requests.head(s.base + "/feed.rss", timeout=5)
+    assert h.status_code == 200 and h.content == b"" and int(h.headers["Content-Length"]) > 0
+    for enc in ("identity", "gzip"):
+        etag = s.get("/feed.rss", headers={"Accept-Encoding": enc}).headers["ETag"]
+        nm = s.get("/feed.rss", headers={"If-None-Match": etag, "Accept-Encoding": enc})
+        assert nm.status_code == 304 and nm.content == b"" and nm.headers["ETag"] == etag
+
+
+def test_scheduled_entry_is_published_within_seconds_of_its_time(tmp_path, server_factory):
+    cfg = write_config(tmp_path, interval=3600)   # the interval alone would take an hour
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    due = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(seconds=3)
+    write(tmp_path, "soon.md", "Soon", due.isoformat())
+    s = server_factory(cfg)
+    assert titles(s) == ["Alpha"]
+    deadline = time.monotonic() + 10
+    seen_at = None
+    while time.monotonic() < deadline:
+        if "Soon" in titles(s):
+            seen_at = dt.datetime.now(dt.timezone.utc)
+            break
+        time.sleep(0.2)
+    assert seen_at is not None, s.output()
+    assert due <= seen_at <= due + dt.timedelta(seconds=3)
+
+
+def test_interval_refresh_picks_up_new_files(tmp_path, server_factory):
+    cfg = write_config(tmp_path, interval=1)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = server_factory(cfg)
+    write(tmp_path, "b.md", "Beta", "2025-07-02T00:00:00Z")
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline and "Beta" not in titles(s):
+        time.sleep(0.2)
+    assert titles(s) == ["Beta", "Alpha"]
+
+
+def test_sigterm_stops_the_scheduler_and_exits_cleanly(tmp_path, server_factory):
+    cfg = write_config(tmp_path)
+    s = server_factory(cfg)
+    assert s.terminate() == 0
+    out = s.output()
+    assert "scheduler stopped" in out and "Traceback" not in out
+
+
+def test_feeds_are_byte_identical_across_a_restart(tmp_path, server_factory):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    write(tmp_path, "b.md", "Beta", "July 2, 2025 9:30 AM", cats="Science")
+    paths = ["/feed.rss", "/feed.atom", "/feed.json", "/categories/science/feed.atom", "/opml.xml", "/"]
+    s1 = server_factory(cfg)
+    first = {p: (s1.get(p).content, s1.get(p).headers["ETag"]) for p in paths}
+    s1.terminate()
+    s2 = server_factory(cfg)
+    assert {p: (s2.get(p).content, s2.get(p).headers["ETag"]) for p in paths} == first
+
+
+def test_flask_run_serves_the_app_too(tmp_path):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = Server([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--port", "{port}"],
+               env={"FEEDSVC_CONFIG": str(cfg)})
+    try:
+        s.wait_ready()
+        assert titles(s, "/feed.rss") == ["Alpha"]
+    finally:
+        s.stop()
+
+
+def test_bad_config_stops_startup_with_one_line_and_status_2(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[site]\ntitle = "x"\nbase_url = "not a url"\n', encoding="utf-8")
+    for args in (["serve", "--config", str(cfg)], ["check", "--config", str(cfg)],
+                 ["serve", "--config", str(tmp_path / "missing.toml")]):
+        r = subprocess.run(feedsvc(*args), capture_output=True, text=True, timeout=30, cwd=ROOT)
+        assert r.returncode == 2, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "site.base_url" in subprocess.run(feedsvc("check", "--config", str(cfg)), capture_output=True,
+                                             text=True, timeout=30).stderr

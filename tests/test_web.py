@@ -1,0 +1,225 @@
+"""HTTP behaviour through the Flask test client: routes, types, caching headers, errors."""
+from __future__ import annotations
+
+import gzip
+import json
+
+import feedparser
+import pytest
+from lxml import etree
+
+from feedsvc.app import get_app_service
+
+from .conftest import BASE_URL
+
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
+READER_ACCEPT = "application/rss+xml, application/atom+xml;q=0.9, application/xml;q=0.8, */*;q=0.5"
+
+
+@pytest.fixture
+def site(write_entry):
+    write_entry("a.md", {"title": "Alpha", "date": "2025-07-26T09:30:00+08:00",
+                         "categories": ["World & U.S. News", "Artificial Intelligence"]}, "Alpha body.\n")
+    write_entry("b.md", {"title": "Beta", "date": "2025-07-20T00:00:00Z", "updated": "2025-08-01T00:00:00Z",
+                         "categories": ["Science"]}, "Beta body.\n")
+
+
+FEEDS = ["/feed.rss", "/feed.atom", "/feed.json", "/categories/world-us-news/feed.rss",
+         "/categories/world-us-news/feed.atom", "/categories/world-us-news/feed.json"]
+TYPES = {"rss": "application/rss+xml; charset=utf-8", "atom": "application/atom+xml; charset=utf-8",
+         "json": "application/feed+json; charset=utf-8"}
+
+
+@pytest.mark.parametrize("path", FEEDS)
+def test_feeds_are_served_with_their_content_type(site, client, path):
+    r = client.get(path)
+    assert r.status_code == 200
+    assert r.headers["Content-Type"] == TYPES[path.rsplit(".", 1)[1]]
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert r.headers["Cache-Control"] == "public, max-age=300"
+    assert r.headers["ETag"].startswith('"') and r.headers["Last-Modified"]
+
+
+def test_category_feed_holds_only_that_categorys_entries(site, client):
+    parsed = feedparser.parse(client.get("/categories/science/feed.atom").data)
+    assert [e.title for e in parsed.entries] == ["Beta"]
+    js = json.loads(client.get("/categories/world-us-news/feed.json").data)
+    assert [i["title"] for i in js["items"]] == ["Alpha"]
+
+
+def test_unknown_category_is_a_404_with_a_helpful_body(site, client):
+    for path in ("/categories/nope/feed.rss", "/categories/nope/"):
+        r = client.get(path)
+        assert r.status_code == 404
+        text = r.get_data(as_text=True)
+        assert "nope" in text and "world-us-news" in text and "Traceback" not in text
+        assert r.headers["Content-Type"].startswith("text/plain")
+
+
+def test_unknown_format_path_and_method_are_404_and_405(site, client):
+    assert client.get("/feed.xml").status_code == 404
+    assert client.get("/no/such/page").status_code == 404
+    assert client.get("/articles/nope/").status_code == 404
+    r = client.post("/feed.rss")
+    assert r.status_code == 405 and "GET" in r.headers["Allow"]
+    assert client.delete("/categories/science/feed.atom").status_code == 405
+
+
+def test_odd_and_oversized_urls_never_500(site, client):
+    for path in ("/categories/%00/feed.rss", "/categories/" + "x" * 5000 + "/feed.rss", "/articles/..%2f..%2f/",
+                 "/feed.rss%00", "/categories/%E2%98%83/", "/%ff%fe"):
+        r = client.get(path)
+        assert r.status_code in (404, 405), (path, r.status_code)
+        assert b"Traceback" not in r.data
+
+
+def test_etag_is_a_hash_of_the_bytes_and_304_on_match(site, client):
+    r = client.get("/feed.atom")
+    etag = r.headers["ETag"]
+    r2 = client.get("/feed.atom", headers={"If-None-Match": etag})
+    assert r2.status_code == 304 and r2.data == b""
+    assert r2.headers["ETag"] == etag and r2.headers["Cache-Control"] == "public, max-age=300"
+    assert client.get("/feed.atom", headers={"If-None-Match": f'"other", {etag}'}).status_code == 304
+    assert client.get("/feed.atom", headers={"If-None-Match": "*"}).status_code == 304
+    assert client.get("/feed.atom", headers={"If-None-Match": f"W/{etag}"}).status_code == 304
+    assert client.get("/feed.atom", headers={"If-None-Match": '"stale"'}).status_code == 200
+
+
+def test_if_none_match_takes_precedence_over_if_modified_since(site, client):
+    r = client.get("/feed.rss")
+    lm = r.headers["Last-Modified"]
+    assert client.get("/feed.rss", headers={"If-Modified-Since": lm}).status_code == 304
+    both = client.get("/feed.rss", headers={"If-Modified-Since": lm, "If-None-Match": '"stale"'})
+    assert both.status_code == 200
+
+
+def test_malformed_if_modified_since_is_ignored(site, client):
+    r = client.get("/feed.rss", headers={"If-Modified-Since": "yesterday, around noon"})
+    assert r.status_code == 200 and r.data
+
+
+def test_last_modified_is_the_newest_entry_update(site, client):
+    assert client.get("/feed.rss").headers["Last-Modified"] == "Fri, 01 Aug 2025 00:00:00 GMT"
+    assert client.get("/categories/world-us-news/feed.rss").headers["Last-Modified"] == \
+        "Sat, 26 Jul 2025 01:30:00 GMT"
+
+
+def test_gzip_is_served_when_accepted_with_its_own_etag(site, client):
+    plain = client.get("/feed.json")
+    gz = client.get("/feed.json", headers={"Accept-Encoding": "gzip, deflate"})
+    assert gz.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in gz.headers["Vary"]
+    assert gzip.decompress(gz.data) == plain.data
+    assert gz.headers["ETag"] != plain.headers["ETag"]
+    assert client.get("/feed.json", headers={"Accept-Encoding": "gzip;q=0"}).headers.get("Content-Encoding") is None
+    again = client.get("/feed.json", headers={"Accept-Encoding": "gzip", "If-None-Match": gz.headers["ETag"]})
+    assert again.status_code == 304
+
+
+def test_head_returns_get_headers_without_body(site, client):
+    g = client.get("/feed.rss")
+    h = client.head("/feed.rss")
+    assert h.status_code == 200 and h.data == b""
+    for k in ("Content-Type", "ETag", "Last-Modified", "Cache-Control", "Content-Length"):
+        assert h.headers[k] == g.headers[k]
+
+
+def test_browser_navigation_gets_a_displayable_type_and_readers_the_feed_type(site, client):
+    b = client.get("/feed.rss", headers={"Accept": BROWSER_ACCEPT})
+    assert b.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert "Accept" in b.headers["Vary"]
+    r = client.get("/feed.rss", headers={"Accept": READER_ACCEPT})
+    assert r.headers["Content-Type"] == "application/rss+xml; charset=utf-8"
+    assert client.get("/feed.rss", headers={"Accept": "*/*"}).headers["Content-Type"].startswith("application/rss")
+    assert b.data == r.data and b.headers["ETag"] != r.headers["ETag"]
+    # JSON is never re-labelled.
+    assert client.get("/feed.json", headers={"Accept": BROWSER_ACCEPT}).headers["Content-Type"].startswith(
+        "application/feed+json")
+
+
+def test_feeds_carry_a_css_stylesheet_for_browsers_that_readers_ignore(site, client):
+    body = client.get("/feed.atom").data
+    root = etree.fromstring(body)
+    pi = root.getprevious()
+    assert isinstance(pi, etree._ProcessingInstruction) and pi.target == "xml-stylesheet"
+    assert pi.get("type") == "text/css" and pi.get("href") == "/feed.css"
+    css = client.get("/feed.css")
+    assert css.status_code == 200 and css.headers["Content-Type"] == "text/css; charset=utf-8"
+    assert feedparser.parse(body).bozo == 0
+
+
+def test_cors_preflight_allows_conditional_polling_from_other_sites(site, client):
+    r = client.options("/categories/science/feed.json", headers={
+        "Origin": "https://portal.example", "Access-Control-Request-Method": "GET",
+        "Access-Control-Request-Headers": "if-none-match"})
+    assert r.status_code == 200
+    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "If-None-Match" in r.headers["Access-Control-Allow-Headers"]
+
+
+def test_healthz(site, client):
+    r = client.get("/healthz")
+    assert r.status_code == 200 and r.data == b"ok\n"
+
+
+def test_unchanged_refresh_keeps_every_etag(site, app, client):
+    before = {p: client.get(p).headers["ETag"] for p in FEEDS + ["/", "/opml.xml"]}
+    report = get_app_service(app).refresh()
+    assert report.ok and not report.changed_feeds and report.rendered == 0
+    after = {p: client.get(p).headers["ETag"] for p in FEEDS + ["/", "/opml.xml"]}
+    assert after == before
+
+
+def test_editing_one_entry_changes_only_the_feeds_that_hold_it(site, app, client, write_entry):
+    service = get_app_service(app)
+    paths = service.store.current.feed_paths
+    before = {p: client.get(p).headers["ETag"] for p in paths}
+    write_entry("b.md", {"title": "Beta, revised", "date": "2025-07-20T00:00:00Z",
+                         "updated": "2025-08-02T00:00:00Z", "categories": ["Science"]}, "Beta body v2.\n")
+    report = service.refresh()
+    assert report.changed == ("tag:news.example.org,2025-07-20:/articles/b/",)
+    after = {p: client.get(p).headers["ETag"] for p in paths}
+    changed = sorted(p for p in paths if before[p] != after[p])
+    assert changed == sorted(["/feed.rss", "/feed.atom", "/feed.json", "/categories/science/feed.rss",
+                              "/categories/science/feed.atom", "/categories/science/feed.json"])
+    assert sorted(f.path for f in report.changed_feeds) == changed
+
+
+def test_broken_entry_is_reported_and_the_rest_stays_published(site, app, client, write_entry):
+    write_entry("broken.md", "title: [unclosed\ndate: 2025-07-01")
+    report = get_app_service(app).refresh()
+    assert report.ok
+    assert [(p.path, p.field) for p in report.problems if p.severity == "error"] == [("broken.md", "front matter")]
+    titles = [e.title for e in feedparser.parse(client.get("/feed.atom").data).entries]
+    assert titles == ["Alpha", "Beta"]
+
+
+def test_failed_refresh_keeps_serving_the_last_good_feeds(site, app, client, monkeypatch):
+    service = get_app_service(app)
+    before = client.get("/feed.rss").data
+
+    def explode(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("feedsvc.refresher.build_catalog", explode)
+    report = service.refresh()
+    assert not report.ok and "disk on fire" in report.error
+    assert client.get("/feed.rss").data == before
+    assert service.refresher.last_ok is not None and service.refresher.last_ok.ok
+
+
+def test_scheduled_entry_appears_once_due(site, app, client, clock, write_entry):
+    import datetime as dt
+    write_entry("later.md", {"title": "Later", "date": (clock.now + dt.timedelta(hours=1)).isoformat()})
+    service = get_app_service(app)
+    report = service.refresh()
+    assert report.next_due == clock.now + dt.timedelta(hours=1)
+    assert "Later" not in [e.title for e in feedparser.parse(client.get("/feed.atom").data).entries]
+    clock.now += dt.timedelta(hours=1)
+    service.refresh()
+    assert feedparser.parse(client.get("/feed.atom").data).entries[0].title == "Later"
+
+
+def test_self_links_use_the_configured_base_url(site, client):
+    js = json.loads(client.get("/categories/science/feed.json").data)
+    assert js["feed_url"] == f"{BASE_URL}/categories/science/feed.json"
