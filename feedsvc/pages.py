@@ -89,6 +89,7 @@ def article_page(entry: Entry, catalog: Catalog, config: Config) -> bytes:
     for c in cats:
         feeds += _feeds(config, f"/categories/{c.slug}", c.title)
     row = _entry_row(entry, config)
+    row.update(updated_iso=None, updated_text=None)
     if entry.updated != entry.date:
         u = _when(entry.updated, config)
         row.update(updated_iso=u["iso"], updated_text=u["text"])
