@@ -23,11 +23,16 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     service = make_service(config, clock)
-    service.refresh()
+    service.start()
     app.extensions["feedsvc"] = service
 
     from .web import bp
     app.register_blueprint(bp)
+
+    if service.store.disk is not None:
+        @app.before_request
+        def _follow_other_workers() -> None:
+            service.store.poll()
 
     if config.scheduler_enabled:
         if start_scheduler:

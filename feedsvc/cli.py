@@ -74,8 +74,13 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         _fail_config(ConfigError("--port", f"must be a port number (1-65535), got {port}"))
     _setup_logging()
     from .server import serve as run
-    run(config, host or config.host, port or config.port, workers or config.workers, threads or config.threads,
-        access_log=not no_access_log)
+    run(config, host or config.host, port or config.port, workers or config.workers or default_workers(),
+        threads or config.threads, access_log=not no_access_log)
+
+
+def default_workers() -> int:
+    """One process per core: feed responses are CPU-bound and the GIL serialises threads."""
+    return max(1, min(os.cpu_count() or 1, 8))
 
 
 @cli.command()

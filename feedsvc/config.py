@@ -57,8 +57,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("refresh", "interval_seconds", "posint", 300, "Seconds between scheduled refreshes; also the feeds' max-age."),
     Setting("server", "host", "str", "127.0.0.1", "Address `feedsvc serve` listens on."),
     Setting("server", "port", "port", 8000, "Port `feedsvc serve` listens on."),
-    Setting("server", "workers", "posint", 1, "Worker processes for `feedsvc serve`."),
+    Setting("server", "workers", "count", 0, "Worker processes for `feedsvc serve`; 0 = one per CPU core."),
     Setting("server", "threads", "posint", 4, "Threads per worker process."),
+    Setting("cache", "path", "path", ".feedsvc-cache", "Folder for the rendered snapshot that workers share and "
+            "restarts serve at once."),
 )
 
 CATEGORY_KEYS = {
@@ -103,8 +105,9 @@ class Config:
     refresh_interval: int = 300
     host: str = "127.0.0.1"
     port: int = 8000
-    workers: int = 1
+    workers: int = 0
     threads: int = 4
+    cache_path: Path | None = None
     categories: Mapping[str, CategorySettings] = field(default_factory=dict)
     admin_token: str | None = field(default=None, repr=False)
     source: Path | None = None
@@ -160,6 +163,12 @@ def _posint(v: Any) -> int:
     return v
 
 
+def _count(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise ValueError(f"expected a whole number, 0 or more, got {v!r}")
+    return v
+
+
 def _port(v: Any) -> int:
     n = _posint(v)
     if n > 65535:
@@ -200,7 +209,7 @@ def _author(v: Any) -> Author | None:
 
 
 CHECKS: dict[str, Callable[[Any], Any]] = {
-    "str": _text, "text": _nonempty, "url": _url, "tz": _tz, "bool": _bool, "posint": _posint,
+    "str": _text, "text": _nonempty, "url": _url, "tz": _tz, "bool": _bool, "posint": _posint, "count": _count,
     "port": _port, "formats": _formats, "author": _author, "path": _nonempty,
 }
 
@@ -208,7 +217,7 @@ CHECKS: dict[str, Callable[[Any], Any]] = {
 def _from_env(kind: str, raw: str) -> Any:
     """Environment values are strings; read them as the setting's kind expects."""
     raw = raw.strip()
-    if kind in ("posint", "port"):
+    if kind in ("posint", "port", "count"):
         try:
             return int(raw)
         except ValueError:
@@ -319,6 +328,9 @@ def config_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | No
     entries_path = Path(values["entries.path"])
     if not entries_path.is_absolute():
         entries_path = base_dir / entries_path
+    cache_path = Path(values["cache.path"])
+    if not cache_path.is_absolute():
+        cache_path = base_dir / cache_path
     site = SiteConfig(
         title=values["site.title"],
         base_url=values["site.base_url"],
@@ -339,6 +351,7 @@ def config_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | No
         port=values["server.port"],
         workers=values["server.workers"],
         threads=values["server.threads"],
+        cache_path=cache_path,
         categories=categories,
         admin_token=token,
         source=source,

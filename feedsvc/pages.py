@@ -82,9 +82,9 @@ def category_page(category: Category, config: Config) -> bytes:
     return _env().get_template("category.html").render(ctx).encode("utf-8")
 
 
-def article_page(entry: Entry, catalog: Catalog, config: Config) -> bytes:
+def article_page(entry: Entry, cats: tuple[Category, ...], config: Config) -> bytes:
+    """``cats``: the entry's categories as published (see ``Catalog.entry_categories``)."""
     site = config.site
-    cats = catalog.entry_categories(entry)
     feeds = _feeds(config, "", site.title)
     for c in cats:
         feeds += _feeds(config, f"/categories/{c.slug}", c.title)

@@ -1,23 +1,33 @@
-"""The Refresher: load -> index -> render what changed -> swap. The only writer of the store."""
+"""The Refresher: load -> index -> render what changed -> persist -> swap. The only writer.
+
+One refresh runs at a time: threads of one process join the refresh already
+running, and processes sharing a cache folder take turns on its refresh lock;
+a process that gets the lock after another refreshed on its behalf (that
+refresh started after it asked) adopts that result instead of running again.
+"""
 from __future__ import annotations
 
 import logging
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable, Union
 
 from .catalog import build_catalog
 from .config import Config
 from .entries import EntryCache, load_entries
 from .model import Problem
+from .persist import DiskSnapshot, SnapshotStore
 from .site import FeedChange, Snapshot, build_site, empty_snapshot
 
 log = logging.getLogger("feedsvc.refresh")
 
 Clock = Callable[[], datetime]
+AnySnapshot = Union[Snapshot, DiskSnapshot]
+# How often a process checks whether another one published a newer snapshot.
+POLL_SECONDS = 0.2
 
 
 def utcnow() -> datetime:
@@ -43,6 +53,8 @@ class RefreshReport:
     removed: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
     next_due: datetime | None = None
+    started_wall: float = 0.0        # time.time() at the start: compared across processes
+    by_pid: int = 0
 
     @property
     def changed_feeds(self) -> tuple[FeedChange, ...]:
@@ -54,23 +66,72 @@ class RefreshReport:
         errors = sum(1 for p in self.problems if p.severity == "error")
         return (f"refresh ok in {self.duration:.3f}s: {self.entries} entries published, "
                 f"{len(self.added)} added, {len(self.changed)} changed, {len(self.removed)} removed; "
-                f"{len(self.changed_feeds)} of {len(self.feeds)} feeds changed; "
-                f"{errors} entry error(s)")
+                f"{len(self.changed_feeds)} of {len(self.feeds)} feeds changed, {self.rendered} resources "
+                f"rendered; {errors} entry error(s)")
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("started", "finished", "next_due"):
+            d[k] = d[k].isoformat() if d[k] else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "RefreshReport":
+        d = dict(d)
+        for k in ("started", "finished", "next_due"):
+            d[k] = datetime.fromisoformat(d[k]) if d.get(k) else None
+        d["feeds"] = tuple(FeedChange(**f) for f in d.get("feeds", ()))
+        d["problems"] = tuple(Problem(**p) for p in d.get("problems", ()))
+        for k in ("added", "changed", "removed"):
+            d[k] = tuple(d.get(k, ()))
+        return cls(**d)
 
 
 class FeedStore:
-    """Holds the current snapshot; a swap replaces the whole set at once."""
+    """Holds the current snapshot; a swap replaces the whole set at once.
 
-    def __init__(self, snapshot: Snapshot) -> None:
+    With a cache folder, ``poll()`` follows snapshots that other processes
+    publish there, so every worker serves the same generation within
+    ``POLL_SECONDS`` of its publication.
+    """
+
+    def __init__(self, snapshot: AnySnapshot, disk: SnapshotStore | None = None,
+                 config: Config | None = None) -> None:
         self._snapshot = snapshot
+        self.disk = disk
+        self.config = config or snapshot.config
+        self._next_poll = 0.0
+        self._poll_lock = threading.Lock()
 
     @property
-    def current(self) -> Snapshot:
+    def current(self) -> AnySnapshot:
         return self._snapshot
 
-    def swap(self, snapshot: Snapshot) -> None:
+    def swap(self, snapshot: AnySnapshot) -> None:
         # One reference assignment: a request sees the old set or the new one.
         self._snapshot = snapshot
+
+    def poll(self, force: bool = False) -> bool:
+        """Adopt a newer snapshot published by another process. True if one was adopted."""
+        if self.disk is None:
+            return False
+        now = time.monotonic()
+        if not force and now < self._next_poll:
+            return False
+        if not self._poll_lock.acquire(blocking=force):
+            return False
+        try:
+            self._next_poll = now + POLL_SECONDS
+            gen = self.disk.current_generation()
+            if gen is None or gen == getattr(self._snapshot, "generation", None):
+                return False
+            loaded = self.disk.load(self.config, gen)
+            if loaded is None:
+                return False
+            self.swap(loaded)
+            return True
+        finally:
+            self._poll_lock.release()
 
 
 @dataclass
@@ -87,8 +148,13 @@ class Refresher:
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _inflight: Future[RefreshReport] | None = None
 
+    @property
+    def disk(self) -> SnapshotStore | None:
+        return self.store.disk
+
     def refresh(self) -> RefreshReport:
         """Refresh now, or wait for the refresh already running and return its report."""
+        asked = time.time()
         with self._guard:
             fut = self._inflight
             owner = fut is None
@@ -98,7 +164,11 @@ class Refresher:
         if not owner:
             return fut.result()
         try:
-            report = self._run()
+            if self.disk is not None:
+                with self.disk.refresh_lock.held():
+                    report = self._adopt(asked) or self._run()
+            else:
+                report = self._run()
             fut.set_result(report)
         except BaseException as e:  # pragma: no cover - _run reports its own failures
             fut.set_exception(e)
@@ -117,9 +187,24 @@ class Refresher:
     def running(self) -> bool:
         return self._inflight is not None
 
+    def _adopt(self, asked: float) -> RefreshReport | None:
+        """Another process refreshed after we were asked: serve and report its result."""
+        assert self.disk is not None
+        data = self.disk.read_report()
+        if not data or data.get("started_wall", 0.0) < asked:
+            return None
+        self.store.poll(force=True)
+        report = RefreshReport.from_dict(data)
+        self.last = report
+        if report.ok:
+            self.last_ok = report
+        return report
+
     def _run(self) -> RefreshReport:
         started = self.clock()
+        wall = time.time()
         t0 = time.perf_counter()
+        self.store.poll(force=True)
         previous = self.store.current
         try:
             if self._cache is None:
@@ -127,29 +212,40 @@ class Refresher:
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache)
             catalog = build_catalog(loaded.entries, self.config, started)
             snapshot, feeds, rendered = build_site(catalog, self.config, previous)
+            old = previous.entry_digests
+            new = {e.id: e.digest for e in catalog.entries}
+            problems = (*loaded.problems, *catalog.problems)
+            report = RefreshReport(
+                started=started, finished=self.clock(), duration=time.perf_counter() - t0, ok=True,
+                files=loaded.files, reparsed=loaded.reparsed, entries=len(catalog.entries),
+                scheduled=len(catalog.scheduled), drafts=catalog.drafts, rendered=rendered, feeds=tuple(feeds),
+                added=tuple(i for i in new if i not in old),
+                changed=tuple(i for i in new if i in old and old[i] != new[i]),
+                removed=tuple(i for i in old if i not in new),
+                problems=problems, next_due=catalog.next_due, started_wall=wall, by_pid=_pid(),
+            )
+            if self.disk is not None:
+                unchanged = (rendered == 0 and not report.added and not report.changed and not report.removed
+                             and getattr(previous, "generation", ""))
+                snapshot.generation = previous.generation if unchanged else \
+                    self.disk.write(snapshot, report.as_dict(), wall)
+                self.disk.write_report(report.as_dict())
             self.store.swap(snapshot)
         except Exception as e:
             self.failures += 1
             self.count += 1
-            duration = time.perf_counter() - t0
             log.exception("refresh failed; still serving the previous feeds")
-            report = RefreshReport(started, self.clock(), duration, False, f"{type(e).__name__}: {e}",
-                                   problems=self.last.problems if self.last else ())
+            report = RefreshReport(started, self.clock(), time.perf_counter() - t0, False,
+                                   f"{type(e).__name__}: {e}", problems=self.last.problems if self.last else (),
+                                   started_wall=wall, by_pid=_pid())
+            if self.disk is not None:
+                try:
+                    self.disk.write_report(report.as_dict())
+                except OSError:
+                    log.exception("cannot record the failed refresh")
             self.last = report
             return report
         self.count += 1
-        old = {e.id: e.digest for e in previous.catalog.entries}
-        new = {e.id: e.digest for e in catalog.entries}
-        problems = (*loaded.problems, *catalog.problems)
-        report = RefreshReport(
-            started=started, finished=self.clock(), duration=time.perf_counter() - t0, ok=True,
-            files=loaded.files, reparsed=loaded.reparsed, entries=len(catalog.entries),
-            scheduled=len(catalog.scheduled), drafts=catalog.drafts, rendered=rendered, feeds=tuple(feeds),
-            added=tuple(i for i in new if i not in old),
-            changed=tuple(i for i in new if i in old and old[i] != new[i]),
-            removed=tuple(i for i in old if i not in new),
-            problems=problems, next_due=catalog.next_due,
-        )
         # Log each problem once, when it appears, not again on every refresh.
         known = {str(p) for p in self.last.problems} if self.last else set()
         self.last = self.last_ok = report
@@ -162,5 +258,16 @@ class Refresher:
         return report
 
 
+def _pid() -> int:
+    import os
+    return os.getpid()
+
+
 def new_refresher(config: Config, clock: Clock = utcnow) -> Refresher:
-    return Refresher(config, FeedStore(empty_snapshot(config)), clock)
+    disk = SnapshotStore(config.cache_path) if config.cache_path is not None else None
+    start: AnySnapshot = empty_snapshot(config)
+    if disk is not None:
+        loaded = disk.load(config)
+        if loaded is not None:
+            start = loaded
+    return Refresher(config, FeedStore(start, disk, config), clock)

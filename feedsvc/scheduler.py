@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from .persist import SnapshotStore
 from .refresher import RefreshReport, Refresher
 
 log = logging.getLogger("feedsvc.scheduler")
@@ -16,9 +18,10 @@ DUE_MARGIN = timedelta(milliseconds=50)
 
 
 class RefreshScheduler:
-    def __init__(self, refresher: Refresher, interval_seconds: int) -> None:
+    def __init__(self, refresher: Refresher, interval_seconds: int, disk: SnapshotStore | None = None) -> None:
         self.refresher = refresher
         self.interval = interval_seconds
+        self.disk = disk
         self._sched = BackgroundScheduler(
             timezone=timezone.utc,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -32,13 +35,14 @@ class RefreshScheduler:
     def start(self) -> None:
         if self._started:
             return
-        self._started = True
         self._sched.add_job(self._refresh, "interval", seconds=self.interval, id="interval",
                             next_run_time=datetime.now(timezone.utc) + timedelta(seconds=self.interval))
+        self._sched.start()
+        self._started = True
         self.refresher.listeners.append(self._after_refresh)
         if self.refresher.last is not None:
             self._after_refresh(self.refresher.last)
-        self._sched.start()
+        self._publish()
         log.info("scheduler started: refresh every %ss", self.interval)
 
     def shutdown(self) -> None:
@@ -49,18 +53,31 @@ class RefreshScheduler:
             self.refresher.listeners.remove(self._after_refresh)
         except ValueError:
             pass
-        self._sched.shutdown(wait=True)
+        if self._sched.running:
+            self._sched.shutdown(wait=True)
         log.info("scheduler stopped")
 
     def next_runs(self) -> dict[str, datetime | None]:
         out: dict[str, datetime | None] = {"interval": None, "due": None}
         for job in self._sched.get_jobs():
             if job.id in out:
-                out[job.id] = job.next_run_time
+                out[job.id] = getattr(job, "next_run_time", None)
         return out
 
     def _refresh(self) -> None:
         self.refresher.refresh()
+        self._publish()
+
+    def _publish(self) -> None:
+        """Tell the other processes (and /status in any of them) when the next runs are."""
+        if self.disk is None:
+            return
+        runs = self.next_runs()
+        try:
+            self.disk.write_schedule({"pid": os.getpid(), "interval_seconds": self.interval,
+                                      **{k: v.isoformat() if v else None for k, v in runs.items()}})
+        except OSError:
+            log.exception("cannot write the schedule")
 
     def _after_refresh(self, report: RefreshReport) -> None:
         due = report.next_due if report.ok else None
@@ -69,5 +86,7 @@ class RefreshScheduler:
         if due is None:
             if self._sched.get_job("due"):
                 self._sched.remove_job("due")
+                self._publish()
             return
         self._sched.add_job(self._refresh, "date", run_date=due + DUE_MARGIN, id="due", replace_existing=True)
+        self._publish()

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from .config import Config
-from .refresher import Clock, RefreshReport, Refresher, new_refresher, utcnow
+from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow
 from .scheduler import RefreshScheduler
 
 log = logging.getLogger("feedsvc")
@@ -20,25 +21,66 @@ class Service:
     scheduler: RefreshScheduler
     started_at: datetime
     _start_lock: threading.Lock = field(default_factory=threading.Lock)
+    _election: threading.Thread | None = None
+    _stopping: bool = False
 
     @property
-    def store(self):  # type: ignore[no-untyped-def]
+    def store(self) -> FeedStore:
         return self.refresher.store
+
+    @property
+    def is_leader(self) -> bool:
+        return self.scheduler.running
 
     def refresh(self) -> RefreshReport:
         return self.refresher.refresh()
 
+    def start(self) -> None:
+        """Render at once if nothing is on disk yet; else serve the last snapshot and refresh behind it."""
+        if self.store.current.generation:
+            threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
+        else:
+            self.refresh()
+
+    def _background_refresh(self) -> None:
+        try:
+            self.refresh()
+        except Exception:  # pragma: no cover - refresh() reports its own failures
+            log.exception("first refresh failed")
+
     def start_scheduler(self) -> None:
-        """Idempotent: the first caller in this process starts it, later calls do nothing."""
+        """Idempotent. With a cache folder, only the process holding its leader lock runs the
+        scheduler; the others wait on the lock and take over if the leader dies."""
         if not self.config.scheduler_enabled:
             return
         with self._start_lock:
-            self.scheduler.start()
+            if self._election is not None or self.scheduler.running:
+                return
+            disk = self.store.disk
+            if disk is None:
+                self.scheduler.start()
+                return
+            self._election = threading.Thread(target=self._elect, name="feedsvc-election", daemon=True)
+            self._election.start()
+
+    def _elect(self) -> None:
+        disk = self.store.disk
+        assert disk is not None
+        disk.leader_lock.acquire()  # blocks until no other process holds it
+        if self._stopping:
+            disk.leader_lock.release()
+            return
+        log.info("process %s runs the scheduler", os.getpid())
+        self.scheduler.start()
 
     def shutdown(self) -> None:
+        self._stopping = True
         self.scheduler.shutdown()
+        if self.store.disk is not None:
+            self.store.disk.leader_lock.release()  # a no-op unless this process holds it
 
 
 def make_service(config: Config, clock: Clock = utcnow) -> Service:
     refresher = new_refresher(config, clock)
-    return Service(config, refresher, RefreshScheduler(refresher, config.refresh_interval), clock())
+    scheduler = RefreshScheduler(refresher, config.refresh_interval, refresher.disk)
+    return Service(config, refresher, scheduler, clock())

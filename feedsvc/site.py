@@ -12,14 +12,18 @@ import dataclasses
 import threading
 from dataclasses import dataclass, field
 from importlib import resources as _pkg
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import __version__
-from .catalog import Catalog
+from .catalog import Catalog, Category
 from .config import Config
+from .persist_keys import config_key
 from .pages import HTML_TYPE, OPML_TYPE, article_page, category_page, index_page, opml
 from .render import CONTENT_TYPES, FeedSpec, categories_of, feed_specs, feed_updated, render
 from .resources import Resource, digest, make_resource
+
+if TYPE_CHECKING:
+    from .persist import DiskSnapshot
 
 ASSETS = {"/style.css": "style.css", "/feed.css": "feed.css"}
 CSS_TYPE = "text/css; charset=utf-8"
@@ -33,6 +37,7 @@ class Snapshot:
     resources: Mapping[str, Resource]
     catalog: Catalog
     config: Config
+    generation: str = ""
     _articles: dict[str, Resource] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -51,7 +56,8 @@ class Snapshot:
         entry = self.catalog.by_slug.get(slug)
         if entry is None:
             return None
-        r = make_resource(article_page(entry, self.catalog, self.config), HTML_TYPE, "page", entry.updated)
+        page = article_page(entry, self.catalog.entry_categories(entry), self.config)
+        r = make_resource(page, HTML_TYPE, "page", entry.updated)
         with self._lock:
             return self._articles.setdefault(slug, r)
 
@@ -62,6 +68,25 @@ class Snapshot:
     @property
     def feed_paths(self) -> list[str]:
         return [p for p, r in self.resources.items() if r.kind == "feed"]
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        return self.catalog.categories
+
+    @property
+    def category_slugs(self) -> set[str]:
+        return set(self.catalog.category_by_slug)
+
+    @property
+    def entry_digests(self) -> dict[str, str]:
+        return {e.id: e.digest for e in self.catalog.entries}
+
+    @property
+    def config_key(self) -> str:
+        return config_key(self.config)
+
+    def fingerprints(self) -> dict[str, tuple[str, str]]:
+        return {p: (r.fingerprint, r.etag) for p, r in self.resources.items()}
 
 
 @dataclass(frozen=True)
@@ -75,18 +100,20 @@ def empty_snapshot(config: Config) -> Snapshot:
     return Snapshot({}, Catalog((), ()), config)
 
 
-def build_site(catalog: Catalog, config: Config, previous: Snapshot | None = None
+def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None
                ) -> tuple[Snapshot, list[FeedChange], int]:
     """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered)."""
-    prev = previous.resources if previous is not None and previous.config == config else {}
+    same_config = previous is not None and previous.config_key == config_key(config)
+    prev = previous.fingerprints() if previous is not None and same_config else {}
     out: dict[str, Resource] = {}
     rendered = 0
 
     def put(path: str, fp: str, build: Callable[[], Resource]) -> None:
         nonlocal rendered
         old = prev.get(path)
-        if old is not None and old.fingerprint == fp:
-            out[path] = old
+        kept = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
+        if kept is not None:
+            out[path] = kept
         else:
             out[path] = dataclasses.replace(build(), fingerprint=fp)
             rendered += 1
@@ -120,7 +147,7 @@ def build_site(catalog: Catalog, config: Config, previous: Snapshot | None = Non
             lambda name=name: make_resource(_pkg.files("feedsvc").joinpath("static", name).read_bytes(),
                                             CSS_TYPE, "asset", None))
 
-    changes = [FeedChange(p, r.etag, p not in prev or prev[p].etag != r.etag)
+    changes = [FeedChange(p, r.etag, p not in prev or prev[p][1] != r.etag)
                for p, r in out.items() if r.kind == "feed"]
     return Snapshot(out, catalog, config), changes, rendered
 

@@ -106,7 +106,7 @@ def site_feed(fmt: str) -> Response:
 @bp.get("/categories/<slug>/feed.<fmt>")
 def category_feed(slug: str, fmt: str) -> Response:
     snap = get_service().store.current
-    if slug not in snap.catalog.category_by_slug:
+    if slug not in snap.category_slugs:
         raise NotFound(_unknown_category(slug))
     return _respond(f"/categories/{slug}/feed.{fmt}", _unknown_format(fmt))
 
@@ -140,7 +140,7 @@ def healthz() -> Response:
 
 
 def _unknown_category(slug: str) -> str:
-    cats = get_service().store.current.catalog.categories
+    cats = get_service().store.current.categories
     known = ", ".join(c.slug for c in cats[:10]) + (", ..." if len(cats) > 10 else "")
     return f"No category {slug!r}. " + (f"Known categories: {known}. " if cats else "") + \
         "Every feed is listed at /opml.xml."

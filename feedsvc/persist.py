@@ -1,0 +1,286 @@
+"""The rendered snapshot on disk, shared by every worker process.
+
+Layout of the cache folder::
+
+    blobs/ab/<etag>        bodies, content-addressed: a blob never changes once written
+    snapshots/<gen>.json   one manifest per published snapshot: path -> blob tags and headers
+    current                the generation being served, switched with one atomic rename
+    refresh.lock           flock: one refresh at a time across processes
+    leader.lock            flock: the process that runs the scheduler
+
+Writers add blobs first and switch ``current`` last, so a reader that follows
+``current`` always finds every blob of that manifest; an interrupted write
+leaves at most unreferenced blobs or a manifest nobody points at.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterator
+
+from .catalog import Category
+from .config import Config
+from .entries import parse_entry
+from .pages import HTML_TYPE, article_page
+from .persist_keys import config_key
+from .resources import Resource, make_resource
+
+log = logging.getLogger("feedsvc.persist")
+KEEP_GENERATIONS = 3
+FORMAT = 1
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class FileLock:
+    """An flock on a file: released by the kernel when the process dies, however it dies."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+
+    def acquire(self, blocking: bool = True) -> bool:
+        if not self._thread_lock.acquire(blocking):
+            return False
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            self._thread_lock.release()
+            return False
+        self._fd = fd
+        return True
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            self._thread_lock.release()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+@dataclass
+class DiskSnapshot:
+    """A snapshot read back from the cache folder; bodies are read on first use."""
+
+    generation: str
+    config: Config
+    manifest: dict[str, Any]
+    root: Path
+    _loaded: dict[str, Resource] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def config_key(self) -> str:
+        return self.manifest["config"]
+
+    @property
+    def report(self) -> dict[str, Any]:
+        return self.manifest.get("report", {})
+
+    @property
+    def categories(self) -> tuple[Category, ...]:
+        return tuple(Category(c[1], c[0], c[2], c[3], ()) for c in self.manifest["categories"])
+
+    def category_counts(self) -> dict[str, tuple[int, str | None]]:
+        return {c[0]: (c[4], c[5]) for c in self.manifest["categories"]}
+
+    @property
+    def entry_digests(self) -> dict[str, str]:
+        return self.manifest["entries"]
+
+    @property
+    def resources(self) -> dict[str, Resource]:
+        return {p: r for p in self.manifest["resources"] if (r := self.get(p)) is not None}
+
+    def fingerprints(self) -> dict[str, tuple[str, str]]:
+        """path -> (fingerprint, etag), without reading any body."""
+        return {p: (v[5], v[0]) for p, v in self.manifest["resources"].items()}
+
+    def get(self, path: str) -> Resource | None:
+        r = self._loaded.get(path)
+        if r is not None:
+            return r
+        meta = self.manifest["resources"].get(path)
+        if meta is None:
+            if path.startswith("/articles/") and path.endswith("/") and path.count("/") == 3:
+                return self.article(path[len("/articles/"):-1])
+            return None
+        etag, gzip_etag, ctype, lm, kind, fp = meta
+        try:
+            body = blob_path(self.root, etag).read_bytes()
+            gz = blob_path(self.root, gzip_etag).read_bytes()
+        except FileNotFoundError:
+            log.error("snapshot %s: blob missing for %s", self.generation, path)
+            return None
+        r = Resource(body, ctype, etag, gz, gzip_etag, datetime.fromisoformat(lm) if lm else None, kind, fp)
+        with self._lock:
+            return self._loaded.setdefault(path, r)
+
+    def article(self, slug: str) -> Resource | None:
+        meta = self.manifest["articles"].get(slug)
+        if meta is None:
+            return None
+        r = self._loaded.get(f"/articles/{slug}/")
+        if r is not None:
+            return r
+        rel = meta[0]
+        try:
+            raw = (self.config.entries_path / rel).read_bytes()
+        except OSError:
+            return None
+        entry = parse_entry(raw, rel, self.config.site).entry
+        if entry is None:
+            return None
+        slug_of = self.manifest["slug_of"]
+        cats = {c.slug: c for c in self.categories}
+        own = tuple(dict.fromkeys(cats[slug_of[n]] for n in entry.categories if slug_of.get(n) in cats))
+        r = make_resource(article_page(entry, own, self.config), HTML_TYPE, "page", entry.updated)
+        with self._lock:
+            return self._loaded.setdefault(f"/articles/{slug}/", r)
+
+    def paths(self) -> list[str]:
+        return sorted([*self.manifest["resources"], *(f"/articles/{s}/" for s in self.manifest["articles"])])
+
+    @property
+    def feed_paths(self) -> list[str]:
+        return [p for p, v in self.manifest["resources"].items() if v[4] == "feed"]
+
+    @property
+    def category_slugs(self) -> set[str]:
+        return {c[0] for c in self.manifest["categories"]}
+
+
+def blob_path(root: Path, tag: str) -> Path:
+    return root / "blobs" / tag[:2] / tag
+
+
+class SnapshotStore:
+    """Reads and writes snapshots in one cache folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        for sub in ("blobs", "snapshots"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        self.refresh_lock = FileLock(root / "refresh.lock")
+        self.leader_lock = FileLock(root / "leader.lock")
+
+    def current_generation(self) -> str | None:
+        try:
+            return (self.root / "current").read_text().strip() or None
+        except FileNotFoundError:
+            return None
+
+    def load(self, config: Config, generation: str | None = None) -> DiskSnapshot | None:
+        gen = generation or self.current_generation()
+        if gen is None:
+            return None
+        try:
+            manifest = json.loads((self.root / "snapshots" / f"{gen}.json").read_bytes())
+        except (FileNotFoundError, json.JSONDecodeError) as e:
+            log.warning("cannot read snapshot %s: %s", gen, e)
+            return None
+        if manifest.get("format") != FORMAT:
+            return None
+        return DiskSnapshot(gen, config, manifest, self.root)
+
+    def write(self, snapshot: Any, report: dict[str, Any], started_wall: float) -> str:
+        """Persist ``snapshot`` (a ``site.Snapshot``) and make it current. Returns its generation."""
+        resources: dict[str, list[Any]] = {}
+        for path, r in snapshot.resources.items():
+            for tag, data in ((r.etag, r.body), (r.gzip_etag, r.gzip_body)):
+                p = blob_path(self.root, tag)
+                if not p.exists():
+                    p.parent.mkdir(exist_ok=True)
+                    atomic_write(p, data)
+            resources[path] = [r.etag, r.gzip_etag, r.content_type,
+                               r.last_modified.isoformat() if r.last_modified else None, r.kind, r.fingerprint]
+        cat = snapshot.catalog
+        manifest = {
+            "format": FORMAT,
+            "config": config_key(snapshot.config),
+            "started_wall": started_wall,
+            "resources": resources,
+            "articles": {e.slug: [e.path, e.digest] for e in cat.entries},
+            "entries": {e.id: e.digest for e in cat.entries},
+            "slug_of": dict(cat.slug_of),
+            "categories": [[c.slug, c.name, c.title, c.description, len(c.entries),
+                            c.entries[0].date.isoformat() if c.entries else None] for c in cat.categories],
+            "report": report,
+        }
+        gen = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started_wall))}-{int(started_wall * 1e6) % 10**6:06d}" \
+              f"-{os.getpid()}"
+        atomic_write(self.root / "snapshots" / f"{gen}.json", json.dumps(manifest, separators=(",", ":")).encode())
+        atomic_write(self.root / "current", gen.encode())
+        self._collect_garbage()
+        return gen
+
+    def write_report(self, report: dict[str, Any]) -> None:
+        atomic_write(self.root / "last-refresh.json", json.dumps(report).encode())
+
+    def read_report(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / "last-refresh.json").read_bytes())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def write_schedule(self, data: dict[str, Any]) -> None:
+        atomic_write(self.root / "schedule.json", json.dumps(data).encode())
+
+    def read_schedule(self) -> dict[str, Any] | None:
+        try:
+            return json.loads((self.root / "schedule.json").read_bytes())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def _collect_garbage(self) -> None:
+        manifests = sorted((self.root / "snapshots").glob("*.json"))
+        keep, drop = manifests[-KEEP_GENERATIONS:], manifests[:-KEEP_GENERATIONS]
+        for m in drop:
+            with contextlib.suppress(FileNotFoundError):
+                m.unlink()
+        if not drop:
+            return
+        live: set[str] = set()
+        for m in keep:
+            try:
+                for v in json.loads(m.read_bytes())["resources"].values():
+                    live.update((v[0], v[1]))
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                return  # never delete blobs on a doubt
+        for sub in (self.root / "blobs").iterdir():
+            for b in sub.iterdir():
+                if b.name not in live and not b.name.startswith("."):
+                    with contextlib.suppress(FileNotFoundError):
+                        b.unlink()
