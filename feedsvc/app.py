@@ -23,11 +23,15 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     service = make_service(config, clock)
-    service.start()
     app.extensions["feedsvc"] = service
 
+    from . import metrics
+    from .ops import bp as ops_bp
     from .web import bp
     app.register_blueprint(bp)
+    app.register_blueprint(ops_bp)
+    service.refresher.listeners.append(metrics.record_refresh)
+    service.start()
 
     if service.store.disk is not None:
         @app.before_request

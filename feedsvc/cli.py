@@ -1,10 +1,13 @@
-"""The ``feedsvc`` command: serve, check."""
+"""The ``feedsvc`` command: serve, check, export, refresh."""
 from __future__ import annotations
 
 import json
 import logging
 import os
 import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
 from typing import NoReturn
 
 import click
@@ -14,7 +17,9 @@ from .catalog import build_catalog
 from .config import Config, load_config
 from .entries import load_entries
 from .errors import ConfigError, FeedsvcError
-from .refresher import utcnow
+from .export import export
+from .lint import lint
+from .refresher import new_refresher, utcnow
 from .site import build_site
 
 EXIT_CONFIG = 2
@@ -87,18 +92,25 @@ def default_workers() -> int:
 @config_option
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def check(config_path: str | None, as_json: bool) -> None:
-    """Load every entry and render every feed; print each problem. Exit 1 if any entry is unusable."""
+    """Load every entry and render every feed; print each problem and warning.
+
+    Exit 0 when every entry can be published (warnings allowed), 1 otherwise.
+    """
     config = _config(config_path)
     now = utcnow()
     loaded = load_entries(config.entries_path, config.site)
     catalog = build_catalog(loaded.entries, config, now)
-    problems = [*loaded.problems, *catalog.problems]
     build_error = None
+    feed_sizes: dict[str, int] = {}
+    feeds = 0
     try:
-        snapshot, feeds, _ = build_site(catalog, config)
+        snapshot, changes, _ = build_site(catalog, config)
+        feeds = len(changes)
+        feed_sizes = {p: len(r.body) for p, r in snapshot.resources.items() if r.kind == "feed"}
     except FeedsvcError as e:
         build_error = str(e)
-        feeds = []
+    problems = [*loaded.problems, *catalog.problems, *lint(loaded.entries, catalog, config, feed_sizes)]
+    problems.sort(key=lambda p: (p.path, p.line or 0, p.severity != "error"))
     errors = [p for p in problems if p.severity == "error"]
     if as_json:
         click.echo(json.dumps({
@@ -107,19 +119,101 @@ def check(config_path: str | None, as_json: bool) -> None:
             "published": len(catalog.entries),
             "scheduled": len(catalog.scheduled),
             "drafts": catalog.drafts,
-            "feeds": len(feeds),
+            "categories": len(catalog.categories),
+            "feeds": feeds,
+            "errors": len(errors),
+            "warnings": len(problems) - len(errors),
             "problems": [p.as_dict() for p in problems],
             "build_error": build_error,
-        }, indent=2))
+        }, indent=2, ensure_ascii=False))
     else:
         for p in problems:
             click.echo(str(p))
         if build_error:
             click.echo(f"feeds: error: {build_error}")
         click.echo(f"{loaded.files} files: {len(catalog.entries)} published, {len(catalog.scheduled)} scheduled, "
-                   f"{catalog.drafts} drafts; {len(catalog.categories)} categories, {len(feeds)} feeds; "
+                   f"{catalog.drafts} drafts; {len(catalog.categories)} categories, {feeds} feeds; "
                    f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s)")
     sys.exit(1 if errors or build_error else 0)
+
+
+@cli.command("export")
+@click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
+@config_option
+@click.option("--no-gzip", is_flag=True, help="Do not write .gz files beside each file.")
+def export_command(out_dir: Path, config_path: str | None, no_gzip: bool) -> None:
+    """Write every public URL as a static tree (for a CDN or object storage)."""
+    import dataclasses
+    config = dataclasses.replace(_config(config_path), cache_path=None, scheduler_enabled=False)
+    _setup_logging(logging.WARNING)
+    refresher = new_refresher(config)
+    report = refresher.refresh()
+    if not report.ok:
+        click.echo(f"feedsvc: export failed: {report.error}", err=True)
+        sys.exit(1)
+    count = export(refresher.store.current, out_dir, gzip=not no_gzip)
+    errors = sum(1 for p in report.problems if p.severity == "error")
+    click.echo(f"wrote {count} files to {out_dir} ({report.entries} entries, {len(report.feeds)} feeds"
+               f"{f'; {errors} entry error(s), see feedsvc check' if errors else ''})")
+
+
+@cli.command()
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Base URL of the running service.")
+@click.option("--timeout", type=float, default=120, show_default=True, help="Seconds to wait for the answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the service's JSON answer as it is.")
+def refresh(url: str, timeout: float, as_json: bool) -> None:
+    """Ask a running service to refresh now (token from $FEEDSVC_ADMIN_TOKEN) and print what changed."""
+    token = os.environ.get("FEEDSVC_ADMIN_TOKEN")
+    if not token:
+        click.echo("feedsvc: set FEEDSVC_ADMIN_TOKEN to the service's admin token", err=True)
+        sys.exit(2)
+    req = urllib.request.Request(url.rstrip("/") + "/admin/refresh", method="POST", data=b"",
+                                 headers={"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = resp.read()
+    except urllib.error.HTTPError as e:
+        body = e.read()
+        if e.code != 500:  # 500 carries a refresh report; anything else is a refusal
+            click.echo(f"feedsvc: {url} answered {e.code}: {body.decode('utf-8', 'replace').strip()}", err=True)
+            sys.exit(1)
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        click.echo(f"feedsvc: cannot reach {url}: {reason}", err=True)
+        sys.exit(1)
+    try:
+        report = json.loads(body)
+    except ValueError:
+        click.echo(f"feedsvc: {url} did not answer with JSON", err=True)
+        sys.exit(1)
+    if as_json:
+        click.echo(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        click.echo(format_report(report))
+    sys.exit(0 if report.get("ok") else 1)
+
+
+def format_report(r: dict) -> str:  # type: ignore[type-arg]
+    if not r.get("ok"):
+        return f"refresh FAILED after {r.get('duration', 0):.3f}s: {r.get('error')}\nstill serving the previous feeds"
+    lines = [f"refresh ok in {r['duration']:.3f}s at {r['finished']}: {r['entries']} entries published "
+             f"({r['scheduled']} scheduled, {r['drafts']} drafts)"]
+    for key in ("added", "changed", "removed"):
+        if r[key]:
+            lines.append(f"  {key}: " + ", ".join(r[key][:10]) + (" ..." if len(r[key]) > 10 else ""))
+    changed = [f for f in r["feeds"] if f["changed"]]
+    lines.append(f"  feeds changed: {len(changed)} of {len(r['feeds'])}")
+    for f in changed[:20]:
+        lines.append(f"    {f['path']}  ETag \"{f['etag']}\"")
+    errors = [p for p in r["problems"] if p["severity"] == "error"]
+    for p in r["problems"]:
+        where = f"{p['path']}:{p['line']}" if p.get("line") else p["path"]
+        lines.append(f"  {p['severity']}: {where}: {p['field']}: {p['message']}")
+    if not r["problems"]:
+        lines.append("  no entry problems")
+    elif errors:
+        lines.append(f"  {len(errors)} entry file(s) not published")
+    return "\n".join(lines)
 
 
 def main() -> None:

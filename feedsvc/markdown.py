@@ -91,7 +91,10 @@ def first_paragraph_text(text: str) -> str:
     return ""
 
 
-def shorten(text: str, limit: int = 280) -> str:
+SUMMARY_LIMIT = 280  # characters of a derived summary: about two lines in a reader's list view
+
+
+def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:
     """Cut at a word boundary and mark the cut with an ellipsis."""
     if len(text) <= limit:
         return text

@@ -1,0 +1,71 @@
+"""Write every public URL as a static tree whose bytes are what the server sends."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Protocol
+
+from .resources import Resource
+
+
+class Source(Protocol):
+    def paths(self) -> list[str]: ...
+    def get(self, path: str) -> Resource | None: ...
+
+
+def file_for(path: str) -> str:
+    """URL path -> relative file: '/' -> index.html, '/a/b/' -> a/b/index.html, '/feed.rss' -> feed.rss."""
+    rel = path.lstrip("/")
+    return rel + "index.html" if rel == "" or rel.endswith("/") else rel
+
+
+def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
+    """Write the tree next to ``out``, then put it in place; returns the number of files.
+
+    ``out`` becomes a symbolic link to a fresh folder, switched with one rename,
+    so a reader (or a CDN sync) sees the old tree or the new one, never a
+    half-written one. A plain folder already at ``out`` is replaced by two
+    renames instead (it is moved aside first, then removed).
+    """
+    out = out.absolute()
+    parent = out.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    count = 0
+    try:
+        for path in snapshot.paths():
+            res = snapshot.get(path)
+            if res is None:
+                continue
+            target = stage / file_for(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(res.body)
+            count += 1
+            if gzip:  # nginx's gzip_static serves these as they are
+                target.with_name(target.name + ".gz").write_bytes(res.gzip_body)
+        os.chmod(stage, 0o755)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    _switch(stage, out)
+    return count
+
+
+def _switch(stage: Path, out: Path) -> None:
+    if out.is_symlink() or not out.exists():
+        old = out.resolve() if out.is_symlink() else None
+        link = out.with_name(f".{out.name}.link")
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(stage.name)
+        os.replace(link, out)
+        if old is not None and old != stage and old.parent == out.parent and old.name.startswith(f".{out.name}."):
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    aside = out.with_name(f".{out.name}.old")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(out, aside)
+    os.replace(stage, out)
+    shutil.rmtree(aside, ignore_errors=True)

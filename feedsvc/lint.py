@@ -1,0 +1,49 @@
+"""Warnings that matter to readers, beyond what stops an entry from loading. Pure."""
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from typing import Iterable, Mapping
+
+from .catalog import Catalog
+from .config import Config
+from .markdown import SUMMARY_LIMIT, first_paragraph_text, markdown_to_html
+from .model import Entry, Problem
+
+FEED_SIZE_LIMIT = 1_000_000
+_URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
+_ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//|#)")
+
+
+def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
+         feed_sizes: Mapping[str, int] = {}) -> list[Problem]:
+    entries = tuple(entries)
+    out: list[Problem] = []
+    for e in entries:
+        first = first_paragraph_text(e.body)
+        if len(first) > SUMMARY_LIMIT and e.summary and len(e.summary) <= SUMMARY_LIMIT and \
+                first.startswith(e.summary.rstrip("\u2026")):
+            out.append(Problem(e.path, "summary", f"no summary, and the first paragraph is {len(first)} "
+                               f"characters: readers see it cut at {SUMMARY_LIMIT}; add a summary",
+                               severity="warning"))
+        relative = [u for u in _URL_ATTR.findall(markdown_to_html(e.body)) if u and not _ABSOLUTE.match(u)]
+        if relative:
+            shown = ", ".join(relative[:3]) + (", ..." if len(relative) > 3 else "")
+            out.append(Problem(e.path, "body", f"{len(relative)} relative link(s) made absolute against "
+                               f"{e.link}: {shown}", severity="warning"))
+    for e in catalog.scheduled:
+        out.append(Problem(e.path, "date", f"dated in the future: published at {e.date.isoformat()}",
+                           severity="warning"))
+    by_day: dict[tuple[str, str], list[Entry]] = defaultdict(list)
+    for e in entries:
+        if not e.draft:
+            by_day[(e.title.casefold(), e.date.astimezone(config.site.tz).date().isoformat())].append(e)
+    for (_, day), group in by_day.items():
+        for dup in group[1:]:
+            out.append(Problem(dup.path, "title", f"same title as {group[0].path} on {day}; readers may take "
+                               f"one for a repeat", severity="warning"))
+    for path, size in sorted(feed_sizes.items()):
+        if size > FEED_SIZE_LIMIT:
+            out.append(Problem(path, "feed", f"{size:,} bytes: over 1 MB, some readers refuse it; lower "
+                               f"feeds.max_entries or set feeds.full_content = false", severity="warning"))
+    return out

@@ -1,0 +1,104 @@
+"""Operator endpoints: POST /admin/refresh, GET /status, GET /metrics."""
+from __future__ import annotations
+
+import hmac
+import json
+import os
+from typing import Any
+
+from flask import Blueprint, Response, request
+from werkzeug.exceptions import Forbidden, Unauthorized
+
+from . import __version__, metrics
+from .web import get_service
+
+bp = Blueprint("feedsvc_ops", __name__)
+
+
+def _json(data: Any, status: int = 200) -> Response:
+    resp = Response(json.dumps(data, indent=2, ensure_ascii=False) + "\n", status=status,
+                    content_type="application/json; charset=utf-8")
+    resp.cache_control.no_store = True
+    return resp
+
+
+def _authorize() -> None:
+    token = get_service().config.admin_token
+    if not token:
+        raise Forbidden("Admin endpoints are disabled: set FEEDSVC_ADMIN_TOKEN in the service's environment.")
+    header = request.headers.get("Authorization", "")
+    scheme, _, given = header.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        raise Unauthorized("Send the admin token as 'Authorization: Bearer <token>'.",
+                           www_authenticate='Bearer realm="feedsvc"')
+    # Constant time: how much of a guess matches must not show in the timing.
+    if not hmac.compare_digest(given.strip().encode(), token.encode()):
+        raise Unauthorized("Wrong admin token.", www_authenticate='Bearer realm="feedsvc", error="invalid_token"')
+
+
+@bp.post("/admin/refresh")
+def admin_refresh() -> Response:
+    _authorize()
+    report = get_service().refresh()
+    return _json(report.as_dict(), 200 if report.ok else 500)
+
+
+@bp.get("/status")
+def status() -> Response:
+    service = get_service()
+    store = service.store
+    store.poll()
+    snap = store.current
+    disk = store.disk
+    last = disk.read_report() if disk is not None else None
+    if last is None and service.refresher.last is not None:
+        last = service.refresher.last.as_dict()
+    schedule = disk.read_schedule() if disk is not None else None
+    if schedule is None and service.scheduler.running:
+        schedule = {"pid": os.getpid(), "interval_seconds": service.config.refresh_interval,
+                    **{k: v.isoformat() if v else None for k, v in service.scheduler.next_runs().items()}}
+    feeds = snap.feed_paths
+    return _json({
+        "version": __version__,
+        "started_at": service.started_at.isoformat(),
+        "pid": os.getpid(),
+        "snapshot": getattr(snap, "generation", "") or None,
+        "refreshing": service.refresher.running,
+        "last_refresh": _brief(last),
+        "schedule": schedule,
+        "counts": {
+            "entries": len(snap.entry_digests),
+            "categories": len(snap.categories),
+            "feeds": len(feeds),
+            "scheduled": (last or {}).get("scheduled"),
+            "drafts": (last or {}).get("drafts"),
+        },
+        "problems": (last or {}).get("problems", []),
+    })
+
+
+def _brief(report: dict[str, Any] | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    keep = ("started", "finished", "duration", "ok", "error", "entries", "added", "changed", "removed",
+            "rendered", "next_due", "by_pid")
+    out = {k: report.get(k) for k in keep}
+    out["changed_feeds"] = [f["path"] for f in report.get("feeds", []) if f.get("changed")]
+    return out
+
+
+@bp.get("/metrics")
+def metrics_view() -> Response:
+    body, ctype = metrics.exposition()
+    resp = Response(body, content_type=ctype)
+    resp.cache_control.no_store = True
+    return resp
+
+
+@bp.after_app_request
+def count(resp: Response) -> Response:
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    metrics.REQUESTS.labels(rule, str(resp.status_code)).inc()
+    if not resp.is_streamed and request.method != "HEAD":
+        metrics.BYTES.labels(rule).inc(resp.content_length or 0)
+    return resp
