@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from flask import Blueprint, Response, request
+from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from . import __version__, metrics
@@ -30,10 +31,11 @@ def _authorize() -> None:
     scheme, _, given = header.partition(" ")
     if scheme.lower() != "bearer" or not given:
         raise Unauthorized("Send the admin token as 'Authorization: Bearer <token>'.",
-                           www_authenticate='Bearer realm="feedsvc"')
+                           www_authenticate=WWWAuthenticate("Bearer", {"realm": "feedsvc"}))
     # Constant time: how much of a guess matches must not show in the timing.
     if not hmac.compare_digest(given.strip().encode(), token.encode()):
-        raise Unauthorized("Wrong admin token.", www_authenticate='Bearer realm="feedsvc", error="invalid_token"')
+        raise Unauthorized("Wrong admin token.", www_authenticate=WWWAuthenticate(
+            "Bearer", {"realm": "feedsvc", "error": "invalid_token"}))
 
 
 @bp.post("/admin/refresh")

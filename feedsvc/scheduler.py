@@ -88,5 +88,9 @@ class RefreshScheduler:
                 self._sched.remove_job("due")
                 self._publish()
             return
-        self._sched.add_job(self._refresh, "date", run_date=due + DUE_MARGIN, id="due", replace_existing=True)
+        # A due time already past means the refresh's clock and ours disagree;
+        # wait a second rather than refresh in a tight loop.
+        run_at = max(due + DUE_MARGIN, datetime.now(timezone.utc) + timedelta(seconds=1)) \
+            if due <= datetime.now(timezone.utc) else due + DUE_MARGIN
+        self._sched.add_job(self._refresh, "date", run_date=run_at, id="due", replace_existing=True)
         self._publish()

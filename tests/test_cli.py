@@ -1,0 +1,169 @@
+"""feedsvc check, export and refresh as an operator runs them."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from feedsvc.cli import cli
+
+from .servers import ROOT, Server, feedsvc
+from .test_server import write, write_config
+
+TOKEN = "cli-token"
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    write(tmp_path, "b.md", "Beta", "2025-07-02T00:00:00Z", cats="Science")
+    return cfg
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_check_is_clean_on_good_entries(cfg):
+    r = run("check", "--config", str(cfg))
+    assert r.exit_code == 0, r.output
+    assert "2 files: 2 published" in r.output and "0 error(s)" in r.output
+
+
+def test_check_reports_path_line_field_and_reason_and_exits_1(cfg, tmp_path):
+    (tmp_path / "entries" / "bad.md").write_text("---\ntitle: ok\ndate: [1\n---\nx\n", encoding="utf-8")
+    (tmp_path / "entries" / "nodate.md").write_text("---\ntitle: ok\n---\nx\n", encoding="utf-8")
+    r = run("check", "--config", str(cfg), "--json")
+    assert r.exit_code == 1
+    out = json.loads(r.output)
+    assert out["ok"] is False and out["published"] == 2 and out["errors"] == 2
+    errors = {p["path"]: p for p in out["problems"] if p["severity"] == "error"}
+    assert errors["bad.md"]["field"] == "front matter" and errors["bad.md"]["line"] >= 3
+    assert errors["nodate.md"]["field"] == "date" and "required" in errors["nodate.md"]["message"]
+    text = run("check", "--config", str(cfg))
+    assert "nodate.md: error: date: required" in text.output
+
+
+def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
+    long = "Word " * 120
+    (tmp_path / "entries" / "long.md").write_text(
+        f"---\ntitle: Long\ndate: 2025-07-03T00:00:00Z\n---\n{long}\n\nSee [this](../x/) too.\n", encoding="utf-8")
+    (tmp_path / "entries" / "twin.md").write_text(
+        "---\ntitle: alpha\ndate: 2025-07-01T08:00:00Z\n---\nx\n", encoding="utf-8")
+    (tmp_path / "entries" / "later.md").write_text(
+        "---\ntitle: Later\ndate: 2099-01-01T00:00:00Z\n---\nx\n", encoding="utf-8")
+    r = run("check", "--config", str(cfg), "--json")
+    assert r.exit_code == 0, r.output
+    warnings = {(p["path"], p["field"]) for p in json.loads(r.output)["problems"] if p["severity"] == "warning"}
+    assert ("long.md", "summary") in warnings
+    assert ("long.md", "body") in warnings          # a relative link it made absolute
+    assert ("twin.md", "title") in warnings         # same title, same day as a.md
+    assert ("later.md", "date") in warnings         # dated in the future
+
+
+def test_check_warns_about_feeds_over_a_megabyte(tmp_path):
+    cfg = write_config(tmp_path)
+    big = ("Lorem ipsum dolor sit amet. " * 2000 + "\n\n") * 2
+    for i in range(10):
+        (tmp_path / "entries" / f"big{i}.md").write_text(
+            f"---\ntitle: Big {i}\ndate: 2025-07-0{i % 9 + 1}T00:00:00Z\nsummary: s\n---\n{big}", encoding="utf-8")
+    out = json.loads(run("check", "--config", str(cfg), "--json").output)
+    assert {p["path"] for p in out["problems"] if p["field"] == "feed"} >= {"/feed.rss", "/feed.atom", "/feed.json"}
+
+
+def test_export_writes_the_bytes_the_server_sends(cfg, tmp_path):
+    out = tmp_path / "site"
+    r = run("export", str(out), "--config", str(cfg))
+    assert r.exit_code == 0, r.output
+    server = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "1"))
+    try:
+        server.wait_ready()
+        files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and p.suffix != ".gz"}
+        assert {"index.html", "feed.rss", "feed.atom", "feed.json", "opml.xml", "style.css", "feed.css",
+                "categories/science/index.html", "categories/science/feed.atom", "articles/a/index.html",
+                "articles/b/index.html"} <= files
+        for rel in files:
+            url = "/" + rel.removesuffix("index.html")
+            resp = server.get(url, headers={"Accept-Encoding": "identity"})
+            assert resp.status_code == 200, url
+            assert (out / rel).read_bytes() == resp.content, rel
+        gz = server.get("/feed.atom", headers={"Accept-Encoding": "gzip"}, stream=True).raw.read(decode_content=False)
+        assert (out / "feed.atom.gz").read_bytes() == gz
+    finally:
+        server.stop()
+
+
+def test_export_replaces_the_tree_in_one_switch(cfg, tmp_path):
+    out = tmp_path / "site"
+    assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    first = out.resolve()
+    write(tmp_path, "c.md", "Gamma", "2025-07-03T00:00:00Z")
+    assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    assert out.is_symlink() and out.resolve() != first and not first.exists()
+    assert (out / "articles" / "c" / "index.html").exists()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")]
+    assert leftovers == [out.resolve().name]
+
+
+def test_export_that_fails_leaves_the_old_tree(cfg, tmp_path, monkeypatch):
+    out = tmp_path / "site"
+    assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    before = sorted(p.relative_to(out).as_posix() for p in out.rglob("*"))
+    import feedsvc.export as ex
+    real = Path.write_bytes
+    calls = {"n": 0}
+
+    def flaky(self, data):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise OSError(28, "No space left on device")
+        return real(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", flaky)
+    with pytest.raises(OSError):
+        ex.export(_snapshot(cfg), out)
+    monkeypatch.undo()
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*")) == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".site.")] == [out.resolve().name]
+
+
+def _snapshot(cfg):
+    import dataclasses
+
+    from feedsvc.config import load_config
+    from feedsvc.refresher import new_refresher
+    config = dataclasses.replace(load_config(cfg, {}), cache_path=None)
+    r = new_refresher(config)
+    r.refresh()
+    return r.store.current
+
+
+def test_refresh_command_prints_what_changed(cfg, tmp_path):
+    env = {"FEEDSVC_ADMIN_TOKEN": TOKEN}
+    server = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "1"), env=env)
+    try:
+        server.wait_ready()
+        write(tmp_path, "c.md", "Gamma", "2025-07-03T00:00:00Z")
+        r = subprocess.run(feedsvc("refresh", "--url", server.base), capture_output=True, text=True, timeout=60,
+                           env={**os.environ, **env}, cwd=ROOT)
+        assert r.returncode == 0, r.stderr
+        assert "refresh ok" in r.stdout and "added: tag:news.example.org,2025-07-03:/articles/c/" in r.stdout
+        assert "feeds changed: 6 of 9" in r.stdout  # the site and world-us-news feeds, 3 formats each
+        bad = subprocess.run(feedsvc("refresh", "--url", server.base), capture_output=True, text=True,
+                             timeout=60, env={**os.environ, "FEEDSVC_ADMIN_TOKEN": "nope"}, cwd=ROOT)
+        assert bad.returncode == 1 and "401" in bad.stderr
+    finally:
+        server.stop()
+    assert TOKEN not in server.output()
+
+
+def test_refresh_command_fails_clearly_when_nothing_listens():
+    from .servers import free_port
+    r = subprocess.run(feedsvc("refresh", "--url", f"http://127.0.0.1:{free_port()}"), capture_output=True,
+                       text=True, timeout=60, env={**os.environ, "FEEDSVC_ADMIN_TOKEN": "x"}, cwd=ROOT)
+    assert r.returncode == 1 and "cannot reach" in r.stderr and "Traceback" not in r.stderr

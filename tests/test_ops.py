@@ -1,0 +1,161 @@
+"""Operator endpoints through the test client: admin refresh, status, metrics."""
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from feedsvc.app import create_app, get_app_service
+
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture
+def site(write_entry):
+    write_entry("a.md", {"title": "Alpha", "date": "2025-07-01T00:00:00Z", "categories": ["Science"]})
+
+
+@pytest.fixture
+def admin_app(site, make_config, clock):
+    config = dataclasses.replace(make_config(), admin_token=TOKEN)
+    app = create_app(config, clock=clock)
+    app.testing = True
+    return app
+
+
+def auth(token=TOKEN):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_admin_refresh_reports_what_changed(admin_app, write_entry):
+    client = admin_app.test_client()
+    write_entry("b.md", {"title": "Beta", "date": "2025-07-02T00:00:00Z", "categories": ["Science"]})
+    write_entry("bad.md", {"title": "Bad", "date": "not a date"})
+    r = client.post("/admin/refresh", headers=auth())
+    assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/json")
+    body = r.get_json()
+    assert body["ok"] is True and body["entries"] == 2
+    assert body["added"] == ["tag:news.example.org,2025-07-02:/articles/b/"]
+    assert body["changed"] == [] and body["removed"] == []
+    changed = {f["path"] for f in body["feeds"] if f["changed"]}
+    assert changed == {f"/{p}feed.{f}" for p in ("", "categories/science/") for f in ("rss", "atom", "json")}
+    for f in body["feeds"]:
+        assert client.get(f["path"]).headers["ETag"] == f'"{f["etag"]}"'
+    assert [(p["path"], p["field"]) for p in body["problems"]] == [("bad.md", "date")]
+    assert body["started"] and body["finished"] and body["duration"] >= 0
+
+
+def test_admin_refresh_needs_the_bearer_token(admin_app):
+    client = admin_app.test_client()
+    for headers in ({}, auth("wrong"), {"Authorization": f"Basic {TOKEN}"}, {"Authorization": "Bearer"}):
+        r = client.post("/admin/refresh", headers=headers)
+        assert r.status_code == 401, headers
+        assert r.headers["WWW-Authenticate"].startswith("Bearer")
+        assert TOKEN not in r.get_data(as_text=True)
+
+
+def test_admin_is_refused_when_no_token_is_configured(site, app):
+    r = app.test_client().post("/admin/refresh", headers=auth())
+    assert r.status_code == 403 and "FEEDSVC_ADMIN_TOKEN" in r.get_data(as_text=True)
+
+
+def test_admin_refresh_only_accepts_post(admin_app):
+    assert admin_app.test_client().get("/admin/refresh", headers=auth()).status_code == 405
+
+
+def test_a_burst_of_refresh_requests_coalesces(admin_app, monkeypatch):
+    service = get_app_service(admin_app)
+    gate = threading.Event()
+    started = threading.Event()
+    runs = []
+    real = service.refresher._run
+
+    def slow_run():
+        runs.append(1)
+        started.set()
+        gate.wait(5)
+        return real()
+
+    monkeypatch.setattr(service.refresher, "_run", slow_run)
+    results = []
+
+    def call():
+        results.append(admin_app.test_client().post("/admin/refresh", headers=auth()).status_code)
+
+    first = threading.Thread(target=call)
+    first.start()
+    assert started.wait(5)
+    others = [threading.Thread(target=call) for _ in range(10)]
+    for t in others:
+        t.start()
+    gate.set()
+    for t in [first, *others]:
+        t.join(10)
+    assert results == [200] * 11
+    assert len(runs) <= 2  # the burst joined the running refresh (at most one more ran after it)
+
+
+def test_status_shows_last_refresh_counts_and_problems(site, app, write_entry):
+    write_entry("bad.md", "title: [oops")
+    get_app_service(app).refresh()
+    s = app.test_client().get("/status").get_json()
+    assert s["version"] and s["started_at"]
+    assert s["last_refresh"]["ok"] is True and s["last_refresh"]["entries"] == 1
+    assert s["counts"] == {"entries": 1, "categories": 1, "feeds": 6, "scheduled": 0, "drafts": 0}
+    assert [p["path"] for p in s["problems"]] == ["bad.md"]
+    assert s["problems"][0]["line"] >= 2 and s["problems"][0]["field"] == "front matter"
+
+
+def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock):
+    import datetime as dt
+    clock.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # the scheduler runs on real time
+    write_entry("later.md", {"title": "Later", "date": (clock.now + dt.timedelta(days=1)).isoformat()})
+    config = dataclasses.replace(make_config(), scheduler_enabled=True)
+    app = create_app(config, clock=clock, start_scheduler=True)
+    try:
+        service = get_app_service(app)
+        import time
+        deadline = time.monotonic() + 5
+        while not service.scheduler.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        s = app.test_client().get("/status").get_json()
+        assert s["schedule"]["interval_seconds"] == 300
+        assert s["schedule"]["interval"] is not None
+        assert dt.datetime.fromisoformat(s["schedule"]["due"]) >= clock.now + dt.timedelta(days=1)
+        assert s["last_refresh"]["next_due"] == (clock.now + dt.timedelta(days=1)).isoformat()
+    finally:
+        get_app_service(app).shutdown()
+
+
+def _samples(text):
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_metrics_count_refreshes_requests_and_304s(site, app):
+    client = app.test_client()
+    before = _samples(client.get("/metrics").get_data(as_text=True))
+    etag = client.get("/feed.rss").headers["ETag"]
+    client.get("/feed.rss", headers={"If-None-Match": etag})
+    client.get("/categories/nope/feed.rss")
+    get_app_service(app).refresh()
+    r = client.get("/metrics")
+    assert r.headers["Content-Type"].startswith("text/plain")
+    after = _samples(r.get_data(as_text=True))
+
+    def delta(name, **labels):
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0) - before.get(key, 0)
+
+    assert delta("feedsvc_http_requests_total", route="/feed.<fmt>", status="200") == 1
+    assert delta("feedsvc_http_requests_total", route="/feed.<fmt>", status="304") == 1
+    assert delta("feedsvc_http_requests_total", route="/categories/<slug>/feed.<fmt>", status="404") == 1
+    assert delta("feedsvc_refresh_total", outcome="ok") == 1
+    assert delta("feedsvc_http_response_bytes_total", route="/feed.<fmt>") > 0
+    assert after[("feedsvc_entries", (("state", "published"),))] == 1
+    assert after[("feedsvc_feeds", ())] == 6
