@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,12 +26,13 @@ class Server:
                  port: int | None = None) -> None:
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
-        self.log = b""
+        # A file, not a pipe: a pipe nobody reads fills up with access logs and blocks the server.
+        self._logfile = tempfile.TemporaryFile()
         full_env = {**os.environ, **(env or {})}
         full_env.pop("FEEDSVC_CONFIG", None) if env is None or "FEEDSVC_CONFIG" not in env else None
         self.proc = subprocess.Popen(
             [a.replace("{port}", str(self.port)) for a in args], cwd=cwd or ROOT, env=full_env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=self._logfile, stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait_ready(self, timeout: float = 20.0, path: str = "/healthz") -> "Server":
         deadline = time.monotonic() + timeout
@@ -66,10 +68,8 @@ class Server:
             self.terminate()
 
     def output(self) -> str:
-        if self.proc.poll() is not None and self.proc.stdout and not self.proc.stdout.closed:
-            self.log += self.proc.stdout.read()
-            self.proc.stdout.close()
-        return self.log.decode("utf-8", "replace")
+        self._logfile.seek(0)
+        return self._logfile.read().decode("utf-8", "replace")
 
 
 def feedsvc(*args: str) -> list[str]:

@@ -1,0 +1,149 @@
+"""Several worker processes on 127.0.0.1: they agree, follow a refresh, survive a kill, restart warm."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+
+from .servers import Server, feedsvc
+from .test_server import write, write_config
+
+TOKEN = "workers-token"
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    servers = []
+
+    def start(workers=2):
+        s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", str(workers)),
+                   env={"FEEDSVC_ADMIN_TOKEN": TOKEN})
+        servers.append(s)
+        return s.wait_ready()
+
+    yield start, tmp_path
+    for s in servers:
+        s.stop()
+
+
+def pids_seen(server, n=60):
+    """Worker pids that answered n requests (each /status names its process)."""
+    pids = set()
+    for _ in range(n):
+        pids.add(requests.get(server.base + "/status", timeout=5, headers={"Connection": "close"}).json()["pid"])
+    return pids
+
+
+def etags(server, path, n=40):
+    return {requests.get(server.base + path, timeout=5, headers={"Connection": "close",
+                                                                  "Accept-Encoding": "identity"}).headers["ETag"]
+            for _ in range(n)}
+
+
+def test_every_worker_serves_the_same_bytes(cluster):
+    start, _ = cluster
+    s = start(2)
+    assert len(pids_seen(s)) == 2
+    for path in ("/feed.rss", "/feed.atom", "/categories/world-us-news/feed.json", "/opml.xml", "/"):
+        assert len(etags(s, path)) == 1, path
+
+
+def test_a_refresh_through_one_worker_is_seen_by_all_within_a_second(cluster):
+    start, tmp = cluster
+    s = start(2)
+    old = etags(s, "/feed.atom")
+    write(tmp, "b.md", "Beta", "2025-07-02T00:00:00Z")
+    r = requests.post(s.base + "/admin/refresh", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert r.status_code == 200 and r.json()["added"]
+    new_etag = next(f["etag"] for f in r.json()["feeds"] if f["path"] == "/feed.atom")
+    time.sleep(1.0)
+    assert etags(s, "/feed.atom", 60) == {f'"{new_etag}"'} != old
+
+
+def test_concurrent_refreshes_across_workers_run_one_at_a_time(cluster):
+    start, tmp = cluster
+    s = start(2)
+    write(tmp, "b.md", "Beta", "2025-07-02T00:00:00Z")
+
+    def post(_):
+        return requests.post(s.base + "/admin/refresh", headers={"Authorization": f"Bearer {TOKEN}",
+                                                                  "Connection": "close"}, timeout=60).json()
+
+    with ThreadPoolExecutor(8) as pool:
+        reports = list(pool.map(post, range(16)))
+    assert all(r["ok"] for r in reports)
+    # Runs never overlap: sort by start; each starts after the previous one finished.
+    runs = sorted({(r["started_wall"], r["started"], r["finished"], r["by_pid"]) for r in reports})
+    for a, b in zip(runs, runs[1:]):
+        assert b[1] >= a[2], (a, b)
+    assert len(runs) < len(reports)  # requests joined runs instead of each starting one
+    assert s.proc.poll() is None
+
+
+def test_only_one_worker_runs_the_scheduler_and_another_takes_over_if_it_dies(cluster):
+    start, _ = cluster
+    s = start(2)
+    deadline = time.monotonic() + 10
+    leader = None
+    while time.monotonic() < deadline and leader is None:
+        sched = requests.get(s.base + "/status", timeout=5).json()["schedule"]
+        leader = sched and sched.get("pid")
+        time.sleep(0.1)
+    assert leader
+    os.kill(leader, signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    new_leader = leader
+    while time.monotonic() < deadline and new_leader == leader:
+        try:
+            sched = requests.get(s.base + "/status", timeout=5).json()["schedule"]
+            new_leader = sched and sched.get("pid")
+        except requests.RequestException:
+            pass
+        time.sleep(0.2)
+    assert new_leader and new_leader != leader
+
+
+def test_killed_worker_is_replaced_without_losing_feeds(cluster):
+    start, _ = cluster
+    s = start(2)
+    before = etags(s, "/feed.rss")
+    victim = next(iter(pids_seen(s, 10)))
+    os.kill(victim, signal.SIGKILL)
+    failures = 0
+    deadline = time.monotonic() + 4
+    while time.monotonic() < deadline:
+        try:
+            r = requests.get(s.base + "/feed.rss", timeout=2, headers={"Connection": "close",
+                                                                       "Accept-Encoding": "identity"})
+            assert r.status_code == 200 and r.headers["ETag"] in before
+        except (requests.ConnectionError, requests.Timeout):
+            failures += 1  # a connection the killed worker had already taken
+    assert failures <= 2
+    pids = pids_seen(s)
+    assert len(pids) == 2 and victim not in pids
+
+
+def test_restart_serves_the_last_snapshot_from_the_first_request(cluster):
+    start, tmp = cluster
+    s = start(2)
+    before = etags(s, "/feed.rss")
+    assert s.terminate() == 0
+    s2 = Server(feedsvc("serve", "--config", str(tmp / "config.toml"), "--port", "{port}", "--workers", "2"))
+    try:
+        deadline = time.monotonic() + 20
+        first = None
+        while time.monotonic() < deadline and first is None:
+            try:
+                first = requests.get(s2.base + "/feed.rss", timeout=5, headers={"Accept-Encoding": "identity"})
+            except requests.ConnectionError:
+                time.sleep(0.02)
+        assert first is not None and first.status_code == 200
+        assert {first.headers["ETag"]} == before
+    finally:
+        s2.stop()
