@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import warnings
 from zoneinfo import ZoneInfo
 
@@ -16,6 +17,9 @@ _TZINFOS = {"Z": UTC, "UTC": UTC, "GMT": UTC, "UT": UTC}
 # Two different defaults: a field the text leaves out shows up as a difference.
 _DEFAULT_A = dt.datetime(2001, 1, 1)
 _DEFAULT_B = dt.datetime(2002, 2, 2)
+# dateutil reads "UTC+8" the POSIX way, as eight hours *west* of UTC; a person
+# who writes it means +08:00, so the name goes and the offset stays.
+_NAMED_OFFSET = re.compile(r"\b(?:UTC|GMT|UT)\s*(?=[+-]\d)", re.I)
 
 
 def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
@@ -35,7 +39,11 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
         raise ValueError(f"expected a date, got {type(value).__name__} {value!r}")
     if local.tzinfo is None or local.utcoffset() is None:
         local = local.replace(tzinfo=zone)
-    return local.astimezone(UTC), local.date()
+    try:
+        instant = local.astimezone(UTC)
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        raise ValueError(f"'{value}' is out of the range of dates a feed can carry") from None
+    return instant, local.date()
 
 
 def _parse_text(text: str) -> dt.datetime:
@@ -45,11 +53,17 @@ def _parse_text(text: str) -> dt.datetime:
         return dt.datetime.fromisoformat(text)
     except ValueError:
         pass
+    readable = _NAMED_OFFSET.sub("", text)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
-            a = _parser.parse(text, default=_DEFAULT_A, tzinfos=_TZINFOS)
-            b = _parser.parse(text, default=_DEFAULT_B, tzinfos=_TZINFOS)
+            a = _parser.parse(readable, default=_DEFAULT_A, tzinfos=_TZINFOS)
+            b = _parser.parse(readable, default=_DEFAULT_B, tzinfos=_TZINFOS)
+    except _parser.UnknownTimezoneWarning:
+        # dateutil's own text tells a programmer to pass `tzinfos`; the person
+        # who wrote the entry needs to know what to write instead.
+        raise ValueError(f"{text!r} has a zone name that is ambiguous or unknown; "
+                         "write an offset instead, such as +08:00 or Z") from None
     except (ValueError, OverflowError, Warning) as e:
         raise ValueError(f"cannot read {text!r} as a date ({e})") from None
     if a.date() != b.date():

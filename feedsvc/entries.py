@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any, Iterator, Mapping
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 import yaml
 
@@ -24,16 +24,39 @@ from .errors import EntryError
 from .markdown import first_paragraph_text, shorten
 from .model import Author, Entry, Problem
 from .slugs import is_slug, slugify
-from .text import clean_text, count_unclean
+from .text import clean_text, count_unclean, first_unclean_line
 
 try:  # the C loader is ten times faster; fall back where libyaml is missing
     from yaml import CSafeLoader as _Loader
 except ImportError:  # pragma: no cover
     from yaml import SafeLoader as _Loader  # type: ignore[assignment]
 
+
+class _EntryLoader(_Loader):  # type: ignore[misc,valid-type]
+    """The safe loader, except that a timestamp YAML cannot build stays text.
+
+    ``date: 2025-02-30`` looks like a timestamp to YAML, whose constructor then
+    raises a bare ValueError; as text it reaches ``parse_when``, which reports
+    it against the right field.
+    """
+
+
+def _timestamp_or_text(loader: Any, node: Any) -> Any:
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except (ValueError, OverflowError):
+        return loader.construct_scalar(node)
+
+
+_EntryLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
+
 KNOWN_KEYS = {"title", "date", "updated", "categories", "tags", "author", "summary", "slug", "id", "link",
               "image", "draft"}
 _FENCE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.M)
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
+# ASCII characters a URI may carry as they are (RFC 3986 reserved, unreserved, '%').
+_URI_SAFE = "!#$%&'()*+,/:;=?@[]~"
+_URI_CHAR = re.compile(r"[0-9A-Za-z\-._~!#$%&'()*+,/:;=?@\[\]]")
 
 
 @dataclass(frozen=True)
@@ -51,6 +74,10 @@ def parse_entry(raw: bytes, path: str, site: SiteConfig) -> Parsed:
         entry = _parse(raw, path, site, warnings)
     except EntryError as e:
         return Parsed(None, (*warnings, Problem(path, e.field, e.message, e.line)))
+    except (ValueError, TypeError, OverflowError, RecursionError) as e:
+        # A library refusing some input we did not foresee: still this file's
+        # problem only, never the end of the whole load.
+        return Parsed(None, (*warnings, Problem(path, "file", f"cannot be read: {type(e).__name__}: {e}")))
     return Parsed(entry, tuple(warnings))
 
 
@@ -62,14 +89,17 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
         raise EntryError(path, "file", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} cannot be decoded",
                          line=line) from None
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    meta, body, body_line = _split(text, path)
-
+    # Control characters go before YAML sees the text: PyYAML refuses them, and
+    # one pasted into a title should cost a warning, not the whole entry.
     removed = count_unclean(text)
+    first_bad = first_unclean_line(text)
     if removed:
-        warnings.append(Problem(path, "body", f"removed {removed} control character(s) that XML cannot carry",
-                                severity="warning"))
-        body = clean_text(body)
-    del body_line
+        text = clean_text(text)
+    meta, body, body_line = _split(text, path)
+    if removed and first_bad is not None:
+        where = "body" if first_bad >= body_line else "front matter"
+        warnings.append(Problem(path, where, f"removed {removed} control character(s) that XML cannot carry",
+                                line=first_bad, severity="warning"))
 
     unknown = sorted(set(meta) - KNOWN_KEYS, key=str)
     if unknown:
@@ -98,7 +128,9 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
             updated = published
 
     categories = _names(meta, "categories", path)
-    tags = _names(meta, "tags", path)
+    # Tags travel as item categories too; a tag that repeats a category would
+    # appear twice in every format (and JSON Feed wants its tags unique).
+    tags = tuple(t for t in _names(meta, "tags", path) if t not in categories)
     author = _author(meta.get("author"), path) or site.author
 
     slug_value = _scalar(meta, "slug", path)
@@ -114,7 +146,8 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
     link = _absolute(link_value, base + "/", path, "link") if link_value else f"{base}/articles/{slug}/"
 
     id_value = _scalar(meta, "id", path)
-    entry_id = _line(id_value) if id_value else f"tag:{site.domain},{day.isoformat()}:/articles/{slug}/"
+    entry_id = _entry_id(id_value, path) if id_value and id_value.strip() else \
+        f"tag:{site.domain},{day.isoformat()}:/articles/{slug}/"
 
     image_value = _scalar(meta, "image", path)
     image = _absolute(image_value, link, path, "image") if image_value else None
@@ -150,7 +183,7 @@ def _split(text: str, path: str) -> tuple[dict[Any, Any], str, int]:
     body = text[end.end():].lstrip("\n")
     body_line = text[: end.end()].count("\n") + 2
     try:
-        meta = yaml.load(yaml_text, Loader=_Loader)
+        meta = yaml.load(yaml_text, Loader=_EntryLoader)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None
@@ -221,9 +254,10 @@ def _author(v: Any, path: str) -> Author | None:
         if email is not None and (not isinstance(email, str) or "@" not in email):
             raise EntryError(path, "author.email", f"not an e-mail address: {email!r}")
         if uri is not None:
-            if not isinstance(uri, str) or urlsplit(uri).scheme not in ("http", "https"):
+            if not isinstance(uri, str) or not _is_http_url(uri.strip()):
                 raise EntryError(path, "author.uri", f"expected an absolute http(s) URL, got {uri!r}")
-        return Author(_line(clean_text(name)), email.strip() if email else None, uri.strip() if uri else None)
+            uri = _ascii_url(uri.strip(), path, "author.uri")
+        return Author(_line(clean_text(name)), email.strip() if email else None, uri)
     raise EntryError(path, "author", f"expected a name or {{name, email, uri}}, got {type(v).__name__}")
 
 
@@ -231,11 +265,60 @@ def _absolute(value: str, base: str, path: str, key: str) -> str:
     value = value.strip()
     if any(c.isspace() for c in value):
         raise EntryError(path, key, f"a URL cannot contain spaces: {value!r}")
-    url = urljoin(base, value)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
+    try:
+        url = urljoin(base, value)
+    except ValueError:  # "http://[oops": urllib refuses it outright
+        url = ""
+    if not _is_http_url(url):
         raise EntryError(path, key, f"expected an http(s) URL or a path, got {value!r}")
-    return url
+    return _ascii_url(url, path, key)
+
+
+def _ascii_url(url: str, path: str, key: str) -> str:
+    """Percent-encode what a URI cannot carry (non-ASCII letters, '<', '|' ...) and IDNA-encode the host.
+
+    RSS <link> and <enclosure> must be URIs, not IRIs, and every format should
+    show one spelling. Idempotent: '%' is kept, so an encoded URL stays as it is.
+    """
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if not netloc.isascii():
+        userinfo, at, hostport = netloc.rpartition("@")
+        host, colon, port = hostport.partition(":")
+        try:
+            host = host.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise EntryError(path, key, f"the host name in {url!r} cannot be written in ASCII") from None
+        netloc = f"{quote(userinfo, safe=_URI_SAFE)}{at}{host}{colon}{port}"
+    return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=_URI_SAFE), quote(parts.query, safe=_URI_SAFE),
+                       quote(parts.fragment, safe=_URI_SAFE)))
+
+
+def _entry_id(value: str, path: str) -> str:
+    """An id as written, if every format can carry it: Atom needs an absolute IRI, so no spaces and a scheme.
+
+    An id is never rewritten (a reader would see the entry twice), only refused.
+    """
+    v = value.strip()
+    hint = "write a URI such as 'tag:example.org,2025-07-26:my-post' or 'urn:uuid:...', or leave id out"
+    if any(c.isspace() for c in v):
+        raise EntryError(path, "id", f"{v!r} contains white space; {hint}")
+    if not _SCHEME.match(v):
+        raise EntryError(path, "id", f"{v!r} is not an absolute URI (no scheme); {hint}")
+    bad = sorted({c for c in v if c.isascii() and not _URI_CHAR.match(c)})
+    if bad:
+        raise EntryError(path, "id", f"{v!r} contains {' '.join(bad)}, which a URI cannot carry; {hint}")
+    return v
+
+
+def _is_http_url(url: str) -> bool:
+    """An absolute http(s) URL that urllib can take apart (bracketed host, port in range)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port out of range
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def image_type(url: str) -> str:
@@ -276,9 +359,9 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
     real_root = root.resolve()
     found: list[tuple[str, Path]] = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith((".", "_"))]
+        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
         for name in filenames:
-            if not name.endswith(".md") or name.startswith((".", "_")):
+            if not name.endswith(".md") or name.startswith("."):
                 continue
             full = Path(dirpath, name)
             rel = full.relative_to(root).as_posix()
@@ -293,8 +376,13 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
 
 def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) -> LoadResult:
     """Read every entry file below ``root``; see the module docstring for the rules."""
-    if cache is None or cache.site != site:
+    if cache is None:
         cache = EntryCache(site)
+    elif cache.site != site:
+        # Parsed entries depend on the site (zone, base URL); reset the caller's
+        # cache in place so the next call hits again instead of missing forever.
+        cache.site = site
+        cache.parsed.clear()
     problems: list[Problem] = []
     entries: list[Entry] = []
     seen_paths: set[str] = set()

@@ -19,4 +19,5 @@ def slugify(name: str) -> str:
 
 
 def is_slug(s: str) -> bool:
-    return bool(_SLUG.match(s))
+    # fullmatch: '$' alone would also accept a trailing newline ("post\n").
+    return bool(_SLUG.fullmatch(s))

@@ -16,3 +16,9 @@ def clean_text(s: str) -> str:
 
 def count_unclean(s: str) -> int:
     return len(_NOT_XML.findall(s)) + len(_C1.findall(s))
+
+
+def first_unclean_line(s: str) -> int | None:
+    """1-based line of the first character ``clean_text`` would remove, or None."""
+    starts = [m.start() for m in (_NOT_XML.search(s), _C1.search(s)) if m]
+    return s.count("\n", 0, min(starts)) + 1 if starts else None

@@ -1,0 +1,140 @@
+"""dates.parse_when: every form an entry date is written in, and the ones refused."""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from feedsvc.dates import UTC, parse_when, rfc3339
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+NEW_YORK = ZoneInfo("America/New_York")
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "instant", "day"),
+    [
+        ("2025-07-26T09:30:00+08:00", utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26)),
+        ("2025-07-26T09:30:00.250+08:00", utc(2025, 7, 26, 1, 30, 0, 250000), dt.date(2025, 7, 26)),
+        ("2025-07-26T23:30:00-05:00", utc(2025, 7, 27, 4, 30), dt.date(2025, 7, 26)),
+        ("2025-07-26T01:30:00Z", utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26)),
+        ("Sat, 26 Jul 2025 09:30:00 +0800", utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26)),
+        ("Sat, 26 Jul 2025 01:30:00 GMT", utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26)),
+        ("26 Jul 2025 01:30 UTC", utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26)),
+    ],
+)
+def test_date_with_a_zone_keeps_its_instant_and_its_written_day(text, instant, day):
+    assert parse_when(text, SHANGHAI) == (instant, day)
+    assert parse_when(text, NEW_YORK) == (instant, day), "the site zone must not matter when a zone is given"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2025-07-26 09:30", "2025-07-26T09:30:00", "July 26, 2025 9:30 AM", "26 July 2025 09:30", "2025/07/26 9:30"],
+)
+def test_date_without_zone_takes_site_timezone(text):
+    assert parse_when(text, SHANGHAI) == (utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26))
+    assert parse_when(text, NEW_YORK) == (utc(2025, 7, 26, 13, 30), dt.date(2025, 7, 26))
+
+
+@pytest.mark.parametrize("text", ["2025-07-26", "July 26, 2025", "26 Jul 2025"])
+def test_date_only_is_midnight_in_site_timezone(text):
+    assert parse_when(text, SHANGHAI) == (utc(2025, 7, 25, 16, 0), dt.date(2025, 7, 26))
+
+
+def test_surrounding_whitespace_is_ignored():
+    assert parse_when("  2025-07-26T01:30:00Z \n", SHANGHAI)[0] == utc(2025, 7, 26, 1, 30)
+
+
+def test_yaml_date_object_is_midnight_in_site_timezone():
+    assert parse_when(dt.date(2025, 7, 26), SHANGHAI) == (utc(2025, 7, 25, 16, 0), dt.date(2025, 7, 26))
+
+
+def test_yaml_naive_datetime_takes_site_timezone():
+    assert parse_when(dt.datetime(2025, 7, 26, 9, 30), SHANGHAI) == (utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26))
+
+
+def test_yaml_aware_datetime_keeps_its_offset():
+    plus8 = dt.timezone(dt.timedelta(hours=8))
+    got = parse_when(dt.datetime(2025, 7, 26, 9, 30, tzinfo=plus8), NEW_YORK)
+    assert got == (utc(2025, 7, 26, 1, 30), dt.date(2025, 7, 26))
+
+
+def test_result_is_always_utc():
+    for value in ["2025-07-26T09:30:00+08:00", "2025-07-26", dt.date(2025, 7, 26), dt.datetime(2025, 7, 26)]:
+        instant, _ = parse_when(value, SHANGHAI)
+        assert instant.tzinfo is UTC
+
+
+def test_naive_time_in_summer_uses_summer_offset():
+    # New York is UTC-4 in July and UTC-5 in January: the zone's rules apply, not a fixed offset.
+    assert parse_when("2025-07-01 12:00", NEW_YORK)[0] == utc(2025, 7, 1, 16, 0)
+    assert parse_when("2025-01-01 12:00", NEW_YORK)[0] == utc(2025, 1, 1, 17, 0)
+
+
+@pytest.mark.parametrize("text", ["July 2025", "2025", "9:30", "March"])
+def test_incomplete_date_is_refused(text):
+    with pytest.raises(ValueError, match="whole date|cannot read"):
+        parse_when(text, SHANGHAI)
+
+
+def test_month_and_year_only_says_a_whole_date_is_needed():
+    with pytest.raises(ValueError, match="whole date"):
+        parse_when("July 2025", SHANGHAI)
+
+
+@pytest.mark.parametrize("text", ["2025-07-26 09:30 EST", "Sat, 26 Jul 2025 09:30:00 IST", "2025-07-26 09:30 CST"])
+def test_ambiguous_zone_name_is_refused_and_asks_for_an_offset(text):
+    with pytest.raises(ValueError, match="offset") as info:
+        parse_when(text, SHANGHAI)
+    assert text in str(info.value)
+    assert "tzinfos" not in str(info.value), "no programmer's advice in a message for an editor"
+
+
+@pytest.mark.parametrize("text", ["soon", "the day after the summit", "2025-02-30", "2025-13-01"])
+def test_unreadable_date_is_refused_quoting_the_text(text):
+    with pytest.raises(ValueError) as info:
+        parse_when(text, SHANGHAI)
+    assert repr(text) in str(info.value)
+
+
+@pytest.mark.parametrize("text", ["", "   "])
+def test_empty_date_is_refused(text):
+    with pytest.raises(ValueError, match="empty"):
+        parse_when(text, SHANGHAI)
+
+
+@pytest.mark.parametrize("value", [20250726, 1.5, True, ["2025-07-26"], {"y": 2025}])
+def test_non_date_values_are_refused_naming_the_type(value):
+    with pytest.raises(ValueError, match=type(value).__name__):
+        parse_when(value, SHANGHAI)
+
+
+def test_rfc3339_writes_utc_with_z():
+    plus8 = dt.timezone(dt.timedelta(hours=8))
+    assert rfc3339(dt.datetime(2025, 7, 26, 9, 30, tzinfo=plus8)) == "2025-07-26T01:30:00Z"
+
+
+@pytest.mark.parametrize(
+    ("text", "instant"),
+    [
+        ("2025-07-26 09:30 UTC+8", utc(2025, 7, 26, 1, 30)),
+        ("2025-07-26 09:30 GMT+8", utc(2025, 7, 26, 1, 30)),
+        ("2025-07-26 09:30 utc +08:00", utc(2025, 7, 26, 1, 30)),
+        ("Sat, 26 Jul 2025 09:30:00 GMT-0500", utc(2025, 7, 26, 14, 30)),
+    ],
+)
+def test_named_utc_offset_means_east_of_utc_as_people_write_it(text, instant):
+    # dateutil alone reads "UTC+8" the POSIX way (8 hours *west*): an entry would land 16 hours late.
+    assert parse_when(text, NEW_YORK)[0] == instant
+
+
+@pytest.mark.parametrize("value", ["0001-01-01", dt.date(1, 1, 1), "9999-12-31T23:00:00-05:00"])
+def test_date_beyond_the_calendar_range_is_refused_not_crashed(value):
+    with pytest.raises(ValueError, match="out of the range"):
+        parse_when(value, SHANGHAI)

@@ -1,0 +1,804 @@
+"""Loading entry files: every front-matter key, every kind of bad input, the folder and the cache."""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from feedsvc.catalog import build_catalog
+from feedsvc.config import Config
+from feedsvc.entries import EntryCache, LoadResult, load_entries, parse_entry
+from feedsvc.model import Author, Entry, Problem
+
+from .conftest import BASE_URL, NOW
+
+UTC = dt.timezone.utc
+GOOD = {"title": "Good entry", "date": "2025-07-20T08:00:00+08:00"}
+DOMAIN = "news.example.org"
+
+
+def utc(*args: int) -> dt.datetime:
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+def load(config: Config, cache: EntryCache | None = None) -> LoadResult:
+    return load_entries(config.entries_path, config.site, cache)
+
+
+def front(**extra: Any) -> dict[str, Any]:
+    """A minimal valid front matter plus ``extra`` (a None value removes the key)."""
+    data: dict[str, Any] = {"title": "A title", "date": "2025-07-26T09:30:00+08:00"}
+    for k, v in extra.items():
+        if v is None:
+            data.pop(k, None)
+        else:
+            data[k] = v
+    return data
+
+
+@pytest.fixture
+def load_one(write_entry: Callable[..., Path], config: Config) -> Callable[..., Entry]:
+    """Write one file, load the folder, insist there is no error and return the entry."""
+
+    def run(fm: dict[str, Any] | str | bytes, body: str = "A first paragraph.\n", name: str = "post.md") -> Entry:
+        write_entry(name, fm, body)
+        result = load(config)
+        assert result.errors == (), [str(p) for p in result.errors]
+        (entry,) = result.entries
+        return entry
+
+    return run
+
+
+@pytest.fixture
+def load_bad(write_entry: Callable[..., Path], config: Config) -> Callable[..., Problem]:
+    """Write a good file and a bad one; insist the good one is still published; return the bad one's error."""
+
+    def run(fm: dict[str, Any] | str | bytes, body: str = "A first paragraph.\n", name: str = "bad.md") -> Problem:
+        write_entry("good.md", GOOD)
+        write_entry(name, fm, body)
+        result = load(config)
+        assert [e.slug for e in result.entries] == ["good"], "the good entry must still be loaded"
+        errors = [p for p in result.errors if p.path == name]
+        assert len(errors) == 1, [str(p) for p in result.problems]
+        assert all(p.path == name for p in result.errors), "only the bad file is reported"
+        return errors[0]
+
+    return run
+
+
+# -- title -----------------------------------------------------------------------
+
+def test_title_markup_is_kept_as_plain_text(load_one):
+    e = load_one(front(title="<b>Bold</b> & <i>brave</i>"))
+    assert e.title == "<b>Bold</b> & <i>brave</i>"
+
+
+def test_title_whitespace_is_collapsed_to_one_line(load_one):
+    e = load_one('title: "  Two\\n   lines\\tand  tabs "\ndate: 2025-07-26')
+    assert e.title == "Two lines and tabs"
+
+
+def test_numeric_title_becomes_text(load_one):
+    e = load_one("title: 1984\ndate: 2025-07-26")
+    assert e.title == "1984"
+
+
+# -- date ------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("written", "instant"),
+    [
+        ("2025-07-26T09:30:00+08:00", utc(2025, 7, 26, 1, 30)),
+        ("2025-07-26T09:30:00-04:00", utc(2025, 7, 26, 13, 30)),
+        ("2025-07-26T01:30:00Z", utc(2025, 7, 26, 1, 30)),
+        ("Sat, 26 Jul 2025 09:30:00 +0800", utc(2025, 7, 26, 1, 30)),
+        ("Sat, 26 Jul 2025 01:30:00 GMT", utc(2025, 7, 26, 1, 30)),
+    ],
+    ids=["iso-offset", "iso-negative-offset", "iso-z", "rfc2822-offset", "rfc2822-gmt"],
+)
+def test_date_with_zone_is_converted_to_utc(load_one, written, instant):
+    e = load_one(front(date=written))
+    assert e.date == instant
+    assert e.date.utcoffset() == dt.timedelta(0)
+
+
+def test_long_english_date_with_am_pm_takes_site_timezone(load_one):
+    e = load_one(front(date="July 26, 2025 9:30 AM"))
+    assert e.date == utc(2025, 7, 26, 1, 30)  # 09:30 in Asia/Shanghai
+
+
+def test_date_without_zone_takes_site_timezone(load_one):
+    e = load_one(front(date="2025-07-26 09:30"))
+    assert e.date == utc(2025, 7, 26, 1, 30)
+
+
+def test_date_only_is_midnight_in_site_timezone(load_one):
+    e = load_one(front(date="2025-07-26"))
+    assert e.date == utc(2025, 7, 25, 16, 0)
+
+
+def test_yaml_datetime_with_offset_keeps_its_offset(load_one):
+    e = load_one("title: T\ndate: 2025-07-26T09:30:00-05:00")  # unquoted: YAML gives a datetime
+    assert e.date == utc(2025, 7, 26, 14, 30)
+
+
+def test_yaml_naive_datetime_takes_site_timezone(load_one):
+    e = load_one("title: T\ndate: 2025-07-26 09:30:00")
+    assert e.date == utc(2025, 7, 26, 1, 30)
+
+
+def test_yaml_date_is_midnight_in_site_timezone(load_one):
+    e = load_one("title: T\ndate: 2025-07-26")
+    assert e.date == utc(2025, 7, 25, 16, 0)
+
+
+def test_site_timezone_setting_decides_naive_dates(make_config, write_entry):
+    config = make_config(site={"timezone": "Europe/Paris"})
+    write_entry("post.md", front(date="2025-07-26 09:30"))
+    (e,) = load(config).entries
+    assert e.date == utc(2025, 7, 26, 7, 30)  # CEST is UTC+2 in July
+
+
+# -- updated ---------------------------------------------------------------------
+
+def test_updated_defaults_to_date(load_one):
+    e = load_one(front())
+    assert e.updated == e.date == utc(2025, 7, 26, 1, 30)
+
+
+def test_updated_is_read_like_date(load_one):
+    e = load_one(front(updated="2025-07-27 10:00"))
+    assert e.updated == utc(2025, 7, 27, 2, 0)
+    assert e.date == utc(2025, 7, 26, 1, 30)
+
+
+def test_updated_before_date_is_raised_to_date_with_a_warning(write_entry, config):
+    write_entry("post.md", front(updated="2025-07-01"))
+    result = load(config)
+    (e,) = result.entries
+    assert e.updated == e.date
+    assert [(p.field, p.severity) for p in result.problems] == [("updated", "warning")]
+
+
+def test_unreadable_updated_is_an_error_naming_updated(load_bad):
+    p = load_bad(front(updated="last tuesday-ish"))
+    assert p.field == "updated"
+
+
+# -- categories and tags ---------------------------------------------------------
+
+def test_categories_list_is_kept_in_order(load_one):
+    e = load_one(front(categories=["World & U.S. News", "Artificial Intelligence"]))
+    assert e.categories == ("World & U.S. News", "Artificial Intelligence")
+
+
+def test_single_string_category_is_one_name(load_one):
+    e = load_one(front(categories="Artificial Intelligence, and more"))
+    assert e.categories == ("Artificial Intelligence, and more",)
+
+
+def test_repeated_category_names_appear_once(load_one):
+    e = load_one(front(categories=["AI", "Science", "AI"]))
+    assert e.categories == ("AI", "Science")
+
+
+def test_no_categories_gives_empty_tuple(load_one):
+    e = load_one(front())
+    assert e.categories == ()
+    assert e.tags == ()
+
+
+def test_tags_are_read_as_a_list_or_a_single_name(load_one, write_entry, config):
+    e = load_one(front(tags=["policy", "china"]))
+    assert e.tags == ("policy", "china")
+    write_entry("post.md", front(tags="policy"))
+    (e,) = load(config).entries
+    assert e.tags == ("policy",)
+
+
+def test_tag_that_repeats_a_category_is_dropped(load_one):
+    e = load_one(front(categories=["Science"], tags=["Science", "lab", "lab"]))
+    assert e.categories == ("Science",)
+    assert e.tags == ("lab",)
+
+
+def test_categories_mapping_is_an_error(load_bad):
+    p = load_bad(front(categories={"AI": 1}))
+    assert p.field == "categories"
+    assert "list" in p.message
+
+
+def test_nested_list_in_categories_is_an_error(load_bad):
+    p = load_bad(front(categories=["AI", ["nested"]]))
+    assert p.field == "categories"
+
+
+# -- author ----------------------------------------------------------------------
+
+def test_author_string_is_the_name(load_one):
+    e = load_one(front(author="Jane Doe"))
+    assert e.author == Author("Jane Doe")
+
+
+def test_author_mapping_gives_name_email_and_uri(load_one):
+    e = load_one(front(author={"name": "Jane Doe", "email": "jane@example.org", "uri": "https://jane.example.org/"}))
+    assert e.author == Author("Jane Doe", "jane@example.org", "https://jane.example.org/")
+
+
+def test_author_defaults_to_site_author(load_one):
+    e = load_one(front())
+    assert e.author == Author("Newsroom")
+
+
+def test_author_mapping_without_name_is_an_error(load_bad):
+    p = load_bad(front(author={"email": "jane@example.org"}))
+    assert p.field == "author"
+
+
+def test_author_email_without_at_sign_is_an_error(load_bad):
+    p = load_bad(front(author={"name": "Jane", "email": "not-an-address"}))
+    assert p.field == "author.email"
+
+
+def test_author_uri_must_be_absolute(load_bad):
+    p = load_bad(front(author={"name": "Jane", "uri": "/people/jane"}))
+    assert p.field == "author.uri"
+
+
+# -- summary ---------------------------------------------------------------------
+
+def test_given_summary_is_used_on_one_line(load_one):
+    e = load_one(front(summary="A short\n  summary <b>as text</b>."))
+    assert e.summary == "A short summary <b>as text</b>."
+
+
+def test_summary_defaults_to_first_paragraph_as_plain_text(load_one):
+    body = "# A heading\n\nFirst *para* with [a link](x/) &amp; `code`.\nSame paragraph.\n\nSecond paragraph.\n"
+    e = load_one(front(), body)
+    assert e.summary == "First para with a link & code. Same paragraph."
+
+
+def test_long_first_paragraph_is_shortened_with_an_ellipsis(load_one):
+    words = [f"word{i}" for i in range(120)]
+    e = load_one(front(), " ".join(words) + "\n")
+    assert e.summary.endswith("\u2026")
+    assert len(e.summary) <= 280
+    kept = e.summary.removesuffix("\u2026").split(" ")
+    assert kept == words[: len(kept)], "cut at a word boundary, nothing reordered"
+    assert len(kept) > 20
+
+
+def test_summary_is_empty_when_body_has_no_prose(load_one):
+    e = load_one(front(), "# Only a heading\n\n- and a list\n")
+    assert e.summary == ""
+
+
+# -- slug, id, link, image -------------------------------------------------------
+
+def test_slug_defaults_to_file_stem(load_one):
+    e = load_one(front(), name="2025/07/shanghai-ai-body.md")
+    assert e.slug == "shanghai-ai-body"
+    assert e.path == "2025/07/shanghai-ai-body.md"
+
+
+def test_slug_from_front_matter_replaces_file_stem(load_one):
+    e = load_one(front(slug="custom-slug"), name="post.md")
+    assert e.slug == "custom-slug"
+    assert e.link == f"{BASE_URL}/articles/custom-slug/"
+
+
+def test_slug_written_as_a_yaml_block_loses_its_newline(load_one):
+    e = load_one("title: T\ndate: 2025-07-26\nslug: |\n  block-slug")
+    assert e.slug == "block-slug"
+    assert e.link == f"{BASE_URL}/articles/block-slug/"
+
+
+def test_file_stem_that_is_not_a_slug_is_slugified(load_one):
+    e = load_one(front(), name="Hello World.md")
+    assert e.slug == "hello-world"
+
+
+def test_default_id_is_tag_uri_of_domain_day_and_slug(load_one):
+    e = load_one(front(date="2025-07-26T09:30:00+08:00"), name="2025/ai-body.md")
+    assert e.id == f"tag:{DOMAIN},2025-07-26:/articles/ai-body/"
+
+
+@pytest.mark.parametrize("written", ["2025-07-26T02:00:00+08:00", "2025-07-26T23:30:00-05:00", "2025-07-26"])
+def test_default_id_uses_the_day_as_written_not_the_utc_day(load_one, written):
+    e = load_one(front(date=written))
+    assert e.date.date() != dt.date(2025, 7, 26), "the UTC day differs from the day as written"
+    assert e.id == f"tag:{DOMAIN},2025-07-26:/articles/post/"
+
+
+def test_default_id_unchanged_when_title_body_or_folder_change(write_entry, config, entries_dir):
+    first = write_entry("2025/07/ai-body.md", front(title="First title"), "First body.\n")
+    (before,) = load(config).entries
+    first.unlink()
+    write_entry("archive/old/ai-body.md", front(title="A better title"), "Rewritten body.\n")
+    (after,) = load(config).entries
+    assert after.title != before.title and after.path != before.path
+    assert after.id == before.id == f"tag:{DOMAIN},2025-07-26:/articles/ai-body/"
+
+
+def test_explicit_id_is_kept(load_one):
+    e = load_one(front(id="urn:uuid:0b9c7d4e-1111-2222-3333-444455556666"))
+    assert e.id == "urn:uuid:0b9c7d4e-1111-2222-3333-444455556666"
+
+
+@pytest.mark.parametrize("written", ["post 42", "tag:example.org,2025:my post"])
+def test_explicit_id_with_white_space_is_an_error(load_bad, written):
+    p = load_bad(front(id=written))
+    assert p.field == "id" and "white space" in p.message
+
+
+def test_explicit_id_without_a_scheme_is_an_error(load_bad):
+    # Atom needs an absolute IRI, and one id serves every format, so it is refused rather than rewritten.
+    p = load_bad(front(id="post-42"))
+    assert p.field == "id" and "absolute URI" in p.message
+
+
+def test_explicit_id_with_a_character_a_uri_cannot_carry_is_an_error(load_bad):
+    p = load_bad(front(id="tag:example.org,2025:a<b>"))
+    assert p.field == "id" and "<" in p.message
+
+
+def test_explicit_id_may_be_an_iri_with_non_ascii_letters(load_one):
+    assert load_one(front(id="tag:example.org,2025:文章-1")).id == "tag:example.org,2025:文章-1"
+
+
+def test_link_defaults_to_article_url(load_one):
+    e = load_one(front(), name="ai-body.md")
+    assert e.link == f"{BASE_URL}/articles/ai-body/"
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("/news/2025/ai.html", f"{BASE_URL}/news/2025/ai.html"),
+        ("news/ai.html", f"{BASE_URL}/news/ai.html"),
+        ("https://elsewhere.example.com/ai", "https://elsewhere.example.com/ai"),
+    ],
+)
+def test_link_relative_is_made_absolute_and_absolute_is_kept(load_one, written, expected):
+    e = load_one(front(link=written))
+    assert e.link == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "written", "expected"),
+    [
+        ("link", "https://example.org/文章/1", "https://example.org/%E6%96%87%E7%AB%A0/1"),
+        ("link", "https://例子.测试/a?q=é#sé", "https://xn--fsqu00a.xn--0zwm56d/a?q=%C3%A9#s%C3%A9"),
+        ("link", "https://example.org/a|b", "https://example.org/a%7Cb"),
+        ("link", "https://example.org/a%20b/%E6%96%87", "https://example.org/a%20b/%E6%96%87"),
+        ("image", "images/café-東京.jpg", f"{BASE_URL}/articles/post/images/caf%C3%A9-%E6%9D%B1%E4%BA%AC.jpg"),
+    ],
+)
+def test_urls_are_written_as_ascii_uris(load_one, key, written, expected):
+    # RSS <link> and <enclosure> must be URIs; encoding twice would change an already encoded URL.
+    assert getattr(load_one(front(**{key: written})), key) == expected
+
+
+def test_author_uri_is_written_as_an_ascii_uri(load_one):
+    e = load_one(front(author={"name": "Jürgen", "uri": "https://example.org/über"}))
+    assert e.author == Author("Jürgen", None, "https://example.org/%C3%BCber")
+
+
+def test_link_with_a_script_scheme_is_an_error(load_bad):
+    p = load_bad(front(link="javascript:alert(1)"))
+    assert p.field == "link"
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ("cover.jpg", f"{BASE_URL}/articles/post/cover.jpg"),
+        ("/img/cover.png", f"{BASE_URL}/img/cover.png"),
+        ("https://cdn.example.com/c.webp", "https://cdn.example.com/c.webp"),
+    ],
+)
+def test_image_is_made_absolute_against_the_article_link(load_one, written, expected):
+    e = load_one(front(image=written))
+    assert e.image == expected
+
+
+def test_no_image_gives_none(load_one):
+    assert load_one(front()).image is None
+
+
+# -- draft -----------------------------------------------------------------------
+
+def test_draft_true_is_loaded_flagged_and_kept_out_of_the_catalog(write_entry, config):
+    write_entry("a.md", front(draft=True))
+    write_entry("b.md", front(draft=False))
+    result = load(config)
+    assert {e.slug: e.draft for e in result.entries} == {"a": True, "b": False}
+    catalog = build_catalog(result.entries, config, NOW)
+    assert [e.slug for e in catalog.entries] == ["b"]
+    assert catalog.drafts == 1
+
+
+def test_draft_that_is_not_a_bool_is_an_error(load_bad):
+    p = load_bad(front(draft="maybe"))
+    assert p.field == "draft"
+
+
+def test_unknown_front_matter_key_is_a_warning_and_entry_is_published(write_entry, config):
+    write_entry("post.md", front(subtitle="nope"))
+    result = load(config)
+    assert len(result.entries) == 1
+    (p,) = result.problems
+    assert p.severity == "warning" and "subtitle" in p.message
+
+
+# -- bad input: one file never costs another ------------------------------------
+
+def test_broken_yaml_is_reported_with_its_line_number(load_bad):
+    p = load_bad("title: fine\ndate: 2025-07-26\n  indented: wrongly")
+    assert p.field == "front matter"
+    assert "invalid YAML" in p.message
+    assert p.line == 4  # line 1 is '---'
+    assert str(p).startswith("bad.md:4: error: front matter:")
+
+
+def test_unclosed_flow_list_in_yaml_is_reported(load_bad):
+    p = load_bad("title: fine\ncategories: [AI, World\ndate: 2025-07-26")
+    assert p.field == "front matter" and p.line is not None and p.line >= 3
+
+
+def test_missing_title_is_an_error(load_bad):
+    p = load_bad(front(title=None))
+    assert (p.field, p.message) == ("title", "required")
+
+
+@pytest.mark.parametrize("title", ["", "   ", "\u3000"])
+def test_empty_title_is_an_error(load_bad, title):
+    p = load_bad(front(title=title))
+    assert p.field == "title"
+
+
+def test_title_that_is_a_list_is_an_error(load_bad):
+    p = load_bad(front(title=["a", "b"]))
+    assert p.field == "title"
+
+
+def test_missing_date_is_an_error(load_bad):
+    p = load_bad(front(date=None))
+    assert p.field == "date" and "required" in p.message
+
+
+def test_unreadable_date_is_an_error_naming_date(load_bad):
+    p = load_bad(front(date="the day after the summit"))
+    assert p.field == "date"
+    assert "the day after the summit" in p.message
+
+
+def test_incomplete_date_is_an_error(load_bad):
+    p = load_bad(front(date="July 2025"))
+    assert p.field == "date"
+    assert "whole date" in p.message
+
+
+def test_ambiguous_zone_name_is_an_error_asking_for_an_offset(load_bad):
+    p = load_bad(front(date="2025-07-26 09:30 EST"))
+    assert p.field == "date"
+    assert "offset" in p.message
+
+
+def test_impossible_calendar_date_is_an_error(load_bad):
+    p = load_bad(front(date="2025-02-30"))
+    assert p.field == "date"
+
+
+def test_impossible_unquoted_yaml_timestamp_is_a_date_error(load_bad):
+    # YAML's own timestamp constructor raises a bare ValueError for this; it must not escape the loader.
+    p = load_bad("title: T\ndate: 2025-02-30")
+    assert p.field == "date"
+    assert "2025-02-30" in p.message
+
+
+def test_impossible_unquoted_yaml_time_is_a_date_error(load_bad):
+    p = load_bad("title: T\ndate: 2025-07-26T25:00:00")
+    assert p.field == "date"
+
+
+@pytest.mark.parametrize("field", ["date", "updated"])
+def test_date_outside_the_calendar_range_is_an_error_not_a_crash(load_bad, field):
+    fm = "title: T\ndate: 2025-07-26\n" if field == "updated" else "title: T\n"
+    p = load_bad(fm + f"{field}: 0001-01-01")
+    assert p.field == field
+    assert "range" in p.message
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("link", "http://[oops"), ("image", "https://[broken/x.png"), ("link", "https://news.example.org:99999/x"),
+     ("link", "https://exa mple.org/x"), ("image", "ftp://files.example.org/x.png")],
+)
+def test_malformed_url_is_an_error_naming_the_field(load_bad, key, value):
+    p = load_bad(front(**{key: value}))
+    assert p.field == key
+    assert value.strip() in p.message
+
+
+def test_malformed_author_uri_is_an_error_not_a_crash(load_bad):
+    p = load_bad(front(author={"name": "Jane", "uri": "http://[x"}))
+    assert p.field == "author.uri"
+
+
+def test_a_library_failing_on_one_file_costs_only_that_file(write_entry, config, monkeypatch):
+    import feedsvc.entries as entries_module
+
+    real = entries_module.first_paragraph_text
+
+    def fragile(text: str) -> str:
+        if "poison" in text:
+            raise ValueError("the renderer choked")
+        return real(text)
+
+    monkeypatch.setattr(entries_module, "first_paragraph_text", fragile)
+    write_entry("a.md", front(), "Fine.\n")
+    write_entry("b.md", front(), "poison\n")
+    result = load(config)
+    assert [e.slug for e in result.entries] == ["a"]
+    (p,) = result.errors
+    assert (p.path, p.field) == ("b.md", "file") and "the renderer choked" in p.message
+
+
+def test_non_utf8_bytes_are_reported_with_offset_and_line(load_bad):
+    raw = b"---\ntitle: ok\ndate: 2025-07-26\n---\nline\n\xff\xfe\n"
+    p = load_bad(raw)
+    assert p.field == "file"
+    assert "UTF-8" in p.message
+    assert "offset 40" in p.message and raw[40:41] == b"\xff"
+    assert p.line == 6
+
+
+def test_control_characters_are_removed_with_a_warning_and_entry_published(write_entry, config):
+    raw = "---\ntitle: Bell\x07 and\x1b escape\ndate: 2025-07-26\n---\nBody\x00 with\x0b controls\x85.\n"
+    write_entry("post.md", raw.encode("utf-8"))
+    result = load(config)
+    (e,) = result.entries
+    assert e.title == "Bell and escape"
+    assert e.body == "Body with controls.\n"
+    assert result.errors == ()
+    (w,) = result.problems
+    assert w.severity == "warning" and w.path == "post.md"
+    assert "5 control character" in w.message
+    assert w.line == 2
+
+
+def test_control_characters_only_in_body_warn_about_the_body(write_entry, config):
+    write_entry("post.md", b"---\ntitle: T\ndate: 2025-07-26\n---\n\nBody\x01.\n")
+    result = load(config)
+    assert len(result.entries) == 1
+    (w,) = result.problems
+    assert (w.field, w.line, w.severity) == ("body", 6, "warning")
+    assert result.entries[0].summary == "Body."
+
+
+def test_duplicate_slug_reports_the_second_file_naming_the_first(write_entry, config):
+    write_entry("a/post.md", front(title="First"))
+    write_entry("b/post.md", front(title="Second"))
+    result = load(config)
+    assert [(e.path, e.title) for e in result.entries] == [("a/post.md", "First")]
+    (p,) = result.errors
+    assert (p.path, p.field) == ("b/post.md", "slug")
+    assert "a/post.md" in p.message
+
+
+def test_duplicate_slug_from_front_matter_is_reported(write_entry, config):
+    write_entry("one.md", front(slug="same"))
+    write_entry("two.md", front(slug="same"))
+    result = load(config)
+    assert [e.path for e in result.entries] == ["one.md"]
+    (p,) = result.errors
+    assert (p.path, p.field) == ("two.md", "slug") and "one.md" in p.message
+
+
+def test_duplicate_id_reports_the_second_file_naming_the_first(write_entry, config):
+    write_entry("x.md", front(id="tag:example.org,2025:same"))
+    write_entry("y.md", front(id="tag:example.org,2025:same"))
+    write_entry("z.md", front())
+    result = load(config)
+    assert [e.slug for e in result.entries] == ["x", "z"]
+    (p,) = result.errors
+    assert (p.path, p.field) == ("y.md", "id")
+    assert "x.md" in p.message
+
+
+def test_missing_front_matter_is_an_error(load_bad):
+    p = load_bad(b"# Just markdown\n\nNo front matter here.\n")
+    assert (p.field, p.line) == ("front matter", 1)
+
+
+def test_unclosed_front_matter_is_an_error(load_bad):
+    p = load_bad(b"---\ntitle: T\ndate: 2025-07-26\n\nBody without a closing fence.\n")
+    assert p.field == "front matter"
+    assert "closing" in p.message
+
+
+def test_front_matter_that_is_not_a_mapping_is_an_error(load_bad):
+    p = load_bad("- title\n- date")
+    assert p.field == "front matter"
+    assert "mapping" in p.message
+
+
+def test_empty_front_matter_is_missing_title(load_bad):
+    p = load_bad(b"---\n---\nBody.\n")
+    assert (p.field, p.message) == ("title", "required")
+
+
+def test_every_problem_names_path_field_and_reason(write_entry, config):
+    write_entry("2025/bad.md", front(date="never"))
+    (p,) = load(config).errors
+    assert p.as_dict() == {"path": "2025/bad.md", "line": None, "field": "date", "message": p.message,
+                           "severity": "error"}
+    assert p.message and str(p).startswith("2025/bad.md: error: date: ")
+
+
+def test_many_bad_files_each_reported_and_good_ones_still_loaded(write_entry, config):
+    write_entry("a-good.md", front())
+    write_entry("b-bad.md", front(title=None))
+    write_entry("c-bad.md", b"\xff")
+    write_entry("d-good.md", front())
+    write_entry("e-bad.md", front(draft="yes please"))
+    result = load(config)
+    assert [e.slug for e in result.entries] == ["a-good", "d-good"]
+    assert [p.path for p in result.errors] == ["b-bad.md", "c-bad.md", "e-bad.md"]
+    assert result.files == 5
+
+
+# -- bytes-level details --------------------------------------------------------
+
+def test_bom_and_crlf_line_endings_are_accepted(config):
+    raw = "\ufeff---\r\ntitle: Windows\r\ndate: 2025-07-26\r\n---\r\nBody line.\r\n".encode("utf-8")
+    parsed = parse_entry(raw, "win.md", config.site)
+    assert parsed.problems == ()
+    assert parsed.entry is not None
+    assert parsed.entry.title == "Windows"
+    assert parsed.entry.body == "Body line.\n"
+
+
+def test_digest_changes_with_the_bytes(config):
+    a = parse_entry(b"---\ntitle: T\ndate: 2025-07-26\n---\nA\n", "p.md", config.site).entry
+    b = parse_entry(b"---\ntitle: T\ndate: 2025-07-26\n---\nB\n", "p.md", config.site).entry
+    assert a is not None and b is not None
+    assert a.digest != b.digest and len(a.digest) == 32
+
+
+# -- the folder ------------------------------------------------------------------
+
+def test_missing_entries_folder_gives_no_entries_and_a_warning(make_config, tmp_path):
+    config = dataclasses.replace(make_config(), entries_path=tmp_path / "nowhere")
+    result = load(config)
+    assert result.entries == () and result.files == 0
+    assert result.errors == ()
+    (w,) = result.problems
+    assert w.severity == "warning" and w.field == "entries.path"
+
+
+def test_empty_entries_folder_gives_no_entries_and_a_warning(config):
+    result = load(config)
+    assert result.entries == () and result.files == 0
+    assert result.errors == ()
+    (w,) = result.problems
+    assert w.severity == "warning" and "no entry files" in w.message
+
+
+def test_hidden_files_and_folders_are_skipped(write_entry, config):
+    write_entry("visible.md", front())
+    write_entry(".hidden.md", front())
+    write_entry(".git/inside.md", front())
+    write_entry("2025/.cache/deep.md", front())
+    result = load(config)
+    assert [e.path for e in result.entries] == ["visible.md"]
+    assert result.files == 1
+    assert result.problems == ()
+
+
+def test_underscore_names_are_entries_like_any_other(write_entry, config):
+    write_entry("_index.md", front(title="Index", slug="index-post"))
+    write_entry("_drafts/x.md", front(title="X", slug="x"))
+    assert sorted(e.path for e in load(config).entries) == ["_drafts/x.md", "_index.md"]
+
+
+def test_only_md_files_are_entries(write_entry, config, entries_dir):
+    write_entry("post.md", front())
+    (entries_dir / "notes.txt").write_text("not an entry")
+    (entries_dir / "post.md.bak").write_text("---\ntitle: x\n---\n")
+    (entries_dir / "image.png").write_bytes(b"\x89PNG")
+    result = load(config)
+    assert [e.path for e in result.entries] == ["post.md"]
+    assert result.files == 1
+
+
+def test_entries_in_subfolders_are_loaded_in_path_order(write_entry, config):
+    for rel in ["b/z.md", "a.md", "b/a/y.md", "a/x.md"]:
+        write_entry(rel, front())
+    result = load(config)
+    assert [e.path for e in result.entries] == sorted(["b/z.md", "a.md", "b/a/y.md", "a/x.md"])
+
+
+def test_symlink_leading_outside_the_folder_is_not_followed(write_entry, config, entries_dir, tmp_path):
+    outside = tmp_path / "secret.md"
+    outside.write_text("---\ntitle: Secret\ndate: 2025-07-26\n---\nx\n")
+    write_entry("inside.md", front())
+    try:
+        os.symlink(outside, entries_dir / "link.md")
+    except OSError:  # pragma: no cover - platforms without symlinks
+        pytest.skip("symlinks not available")
+    assert [e.slug for e in load(config).entries] == ["inside"]
+
+
+# -- the cache -------------------------------------------------------------------
+
+def _rewrite(path: Path, text: str) -> None:
+    """Change a file so its stamp surely differs (size and mtime), without sleeping."""
+    st = path.stat()
+    path.write_text(text, encoding="utf-8")
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+
+
+def test_cache_reparses_only_changed_files(write_entry, config):
+    cache = EntryCache(config.site)
+    paths = [write_entry(f"{n}.md", front(title=n.upper())) for n in ("a", "b", "c")]
+    first = load(config, cache)
+    assert (first.reparsed, first.files) == (3, 3)
+
+    again = load(config, cache)
+    assert again.reparsed == 0
+    assert again.entries == first.entries
+
+    _rewrite(paths[1], "---\ntitle: B changed\ndate: 2025-07-26\n---\nNew body.\n")
+    changed = load(config, cache)
+    assert changed.reparsed == 1
+    assert [e.title for e in changed.entries] == ["A", "B changed", "C"]
+
+    write_entry("d.md", front(title="D"))
+    added = load(config, cache)
+    assert added.reparsed == 1 and added.files == 4
+
+    paths[0].unlink()
+    removed = load(config, cache)
+    assert removed.reparsed == 0
+    assert [e.slug for e in removed.entries] == ["b", "c", "d"]
+    assert set(cache.parsed) == {"b.md", "c.md", "d.md"}
+
+
+def test_cache_keeps_reporting_an_unchanged_bad_file(write_entry, config):
+    cache = EntryCache(config.site)
+    write_entry("good.md", front())
+    write_entry("bad.md", front(title=None))
+    first = load(config, cache)
+    second = load(config, cache)
+    assert second.reparsed == 0
+    assert second.errors == first.errors and [p.path for p in second.errors] == ["bad.md"]
+
+
+def test_cache_still_checks_duplicates_across_cached_files(write_entry, config):
+    cache = EntryCache(config.site)
+    write_entry("a/post.md", front())
+    load(config, cache)
+    write_entry("b/post.md", front())
+    result = load(config, cache)
+    assert result.reparsed == 1
+    assert [p.path for p in result.errors] == ["b/post.md"]
+
+
+def test_cache_is_reset_when_the_site_settings_change(make_config, write_entry):
+    shanghai = make_config()
+    paris = make_config(site={"timezone": "Europe/Paris"})
+    write_entry("post.md", front(date="2025-07-26 09:30"))
+    cache = EntryCache(shanghai.site)
+    assert load(shanghai, cache).entries[0].date == utc(2025, 7, 26, 1, 30)
+
+    moved = load(paris, cache)
+    assert moved.reparsed == 1
+    assert moved.entries[0].date == utc(2025, 7, 26, 7, 30)
+    assert load(paris, cache).reparsed == 0, "the caller's cache now serves the new site"

@@ -1,0 +1,196 @@
+"""Markdown bodies -> safe HTML with absolute URLs; the default summary."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from feedsvc.markdown import first_paragraph_text, render_body, shorten
+
+ARTICLE = "https://news.example.org/articles/ai-body/"
+
+
+def render(md: str) -> str:
+    return render_body(md, ARTICLE)
+
+
+# -- CommonMark ------------------------------------------------------------------
+
+def test_headings_are_rendered():
+    assert render("# One\n\n## Two\n\nSetext\n======\n") == "<h1>One</h1>\n<h2>Two</h2>\n<h1>Setext</h1>\n"
+
+
+def test_lists_are_rendered():
+    assert render("- one\n- two\n") == "<ul>\n<li>one</li>\n<li>two</li>\n</ul>\n"
+    assert render("1. one\n2. two\n") == "<ol>\n<li>one</li>\n<li>two</li>\n</ol>\n"
+
+
+def test_blockquote_is_rendered():
+    assert render("> quoted *words*\n") == "<blockquote>\n<p>quoted <em>words</em></p>\n</blockquote>\n"
+
+
+def test_inline_markup_is_rendered():
+    assert render("*em* **strong** `code` ~~gone~~\n") == \
+        "<p><em>em</em> <strong>strong</strong> <code>code</code> <del>gone</del></p>\n"
+
+
+def test_paragraphs_and_hard_breaks_follow_commonmark():
+    assert render("one\ntwo\n\nthree  \nfour\n") == "<p>one\ntwo</p>\n<p>three<br>\nfour</p>\n"
+
+
+def test_fenced_code_keeps_its_language_class_and_escapes_html():
+    html = render("```python\nif a < b:\n    print('<b>')\n```\n")
+    assert html == ('<pre><code class="language-python">if a &lt; b:\n    print(\'&lt;b&gt;\')\n'
+                    "</code></pre>\n")
+
+
+def test_gfm_table_is_rendered():
+    html = render("| a | b |\n|---|:-:|\n| 1 | 2 |\n")
+    assert "<table>" in html and '<th align="center">b</th>' in html and "<td>1</td>" in html
+
+
+def test_safe_raw_html_is_kept():
+    assert render("<em>raw</em> and <sup>1</sup>\n") == "<p><em>raw</em> and <sup>1</sup></p>\n"
+
+
+def test_text_that_looks_like_markup_in_code_spans_is_escaped():
+    assert "<code>&lt;script&gt;</code>" in render("Use `<script>` carefully.\n")
+
+
+# -- what a reader must never run ------------------------------------------------
+
+def test_script_is_removed_with_its_content():
+    html = render("Before\n\n<script>alert('x')</script>\n\nAfter\n")
+    assert "script" not in html and "alert" not in html
+    assert "<p>Before</p>" in html and "<p>After</p>" in html
+
+
+@pytest.mark.parametrize("md", ['<iframe src="https://evil.example.com/"></iframe>\n',
+                                "<style>body { display: none }</style>\n",
+                                '<object data="x.swf"></object>\n', '<embed src="x.swf">\n',
+                                '<form action="/x"><input name="q"></form>\n'])
+def test_embedding_and_styling_elements_are_removed(md):
+    html = render(md)
+    for word in ("iframe", "style", "object", "embed", "form", "input", "evil", "display"):
+        assert word not in html
+
+
+def test_event_handlers_are_removed():
+    html = render('<a href="x" onclick="steal()">c</a> <img src="a.png" onerror="steal()">'
+                  '<p onmouseover="steal()">p</p>\n')
+    assert "steal" not in html and not re.search(r"\bon\w+=", html)
+    assert '<a href="https://news.example.org/articles/ai-body/x">c</a>' in html
+
+
+@pytest.mark.parametrize("href", ["javascript:alert(1)", "JaVaScRiPt:alert(1)", " javascript:alert(1)",
+                                  "java&#x09;script:alert(1)", "vbscript:msgbox(1)",
+                                  "data:text/html,<script>alert(1)</script>"])
+def test_script_links_in_raw_html_are_dropped(href):
+    html = render(f'<a href="{href}">x</a>\n')
+    assert html == "<p><a>x</a></p>\n"
+
+
+@pytest.mark.parametrize("href", ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "vbscript:msgbox(1)",
+                                  "data:text/html,alert(1)"])
+def test_script_links_in_markdown_are_dropped(href):
+    assert render(f"[y]({href})\n") == "<p><a>y</a></p>\n"
+
+
+def test_encoded_tab_in_a_markdown_link_cannot_form_a_scheme():
+    # cmark percent-encodes the tab, so this is a harmless relative path, made absolute like any other.
+    html = render("[y](java&#x09;script:alert(1))\n")
+    assert 'href="https://news.example.org/articles/ai-body/java%09script:alert(1)"' in html
+
+
+def test_comments_are_removed():
+    assert render("a <!-- secret --> b\n") == "<p>a  b</p>\n"
+
+
+def test_class_other_than_language_is_dropped():
+    html = render('<code class="language-rust highlight">x</code> <p class="evil">y</p>\n')
+    assert '<code class="language-rust">x</code>' in html
+    assert "evil" not in html and "highlight" not in html
+
+
+def test_style_attribute_is_dropped():
+    assert "color" not in render('<a href="/x" style="color:red">x</a>\n')
+
+
+def test_characters_outside_xml_are_removed():
+    assert render("a\x01b\x0bc\x85d\n") == "<p>abcd</p>\n"
+
+
+# -- absolute URLs ---------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("md", "expected"),
+    [
+        ("[rel](other/)", '<a href="https://news.example.org/articles/ai-body/other/">'),
+        ("[up](../x/)", '<a href="https://news.example.org/articles/x/">'),
+        ("[root](/about)", '<a href="https://news.example.org/about">'),
+        ("[frag](#notes)", '<a href="https://news.example.org/articles/ai-body/#notes">'),
+        ("[proto](//cdn.example.com/a)", '<a href="https://cdn.example.com/a">'),
+        ("[abs](https://elsewhere.example.com/p?q=1)", '<a href="https://elsewhere.example.com/p?q=1">'),
+        ("[mail](mailto:desk@example.org)", '<a href="mailto:desk@example.org">'),
+        ("![pic](chart.png)", '<img src="https://news.example.org/articles/ai-body/chart.png" alt="pic">'),
+        ("![pic](/img/chart.png)", '<img src="https://news.example.org/img/chart.png" alt="pic">'),
+        ('<img src="data:image/png;base64,AAAA" alt="dot">', '<img src="data:image/png;base64,AAAA" alt="dot">'),
+    ],
+)
+def test_links_and_image_sources_are_absolute_against_the_article(md, expected):
+    assert expected in render(md + "\n")
+
+
+def test_raw_html_links_are_made_absolute_too():
+    html = render('<a href="notes.html">n</a> <img src="p.jpg"> <blockquote cite="src/">q</blockquote>\n')
+    assert 'href="https://news.example.org/articles/ai-body/notes.html"' in html
+    assert 'src="https://news.example.org/articles/ai-body/p.jpg"' in html
+    assert 'cite="https://news.example.org/articles/ai-body/src/"' in html
+
+
+def test_no_relative_url_survives():
+    html = render("[a](x) ![b](y.png) [c](/z) [d](#e)\n")
+    for url in re.findall(r'(?:href|src)="([^"]*)"', html):
+        assert url.startswith("https://news.example.org/")
+
+
+# -- default summary -------------------------------------------------------------
+
+def test_first_paragraph_skips_headings_lists_code_quotes_and_images():
+    body = ("# Heading\n\n- a list\n\n> a quote\n\n```\ncode\n```\n\n    indented code\n\n![img](x.png)\n\n"
+            "<div>raw html</div>\n\n---\n\nThe *real* paragraph.\n\nAnother.\n")
+    assert first_paragraph_text(body) == "The real paragraph."
+
+
+def test_first_paragraph_is_plain_text_on_one_line():
+    body = "A [link](x) with **bold**, `code` &amp; <em>html</em>\nover two lines.\n"
+    assert first_paragraph_text(body) == "A link with bold, code & html over two lines."
+
+
+def test_first_paragraph_of_a_body_without_prose_is_empty():
+    assert first_paragraph_text("# Only\n\n- items\n") == ""
+    assert first_paragraph_text("") == ""
+
+
+def test_short_text_is_not_shortened():
+    assert shorten("A short summary.") == "A short summary."
+    assert shorten("x" * 280) == "x" * 280
+
+
+def test_long_text_is_cut_at_a_word_with_an_ellipsis():
+    text = " ".join(f"word{i}" for i in range(100))
+    out = shorten(text, 80)
+    assert len(out) <= 80
+    assert out.endswith("\u2026")
+    assert text.startswith(out[:-1])
+    assert text[len(out) - 1] == " ", "the cut falls between words"
+
+
+def test_cut_does_not_leave_punctuation_before_the_ellipsis():
+    out = shorten("alpha beta, gamma delta epsilon", 14)
+    assert out == "alpha beta\u2026"
+
+
+def test_one_very_long_word_is_cut_inside_it():
+    out = shorten("x" * 500, 100)
+    assert out == "x" * 99 + "\u2026"
