@@ -21,5 +21,12 @@ test: $(STAMP)
 check: $(STAMP)
 	$(BIN)/feedsvc check --config config.toml
 
+# Export the sample site and check every feed against the Atom RELAX NG and JSON Feed
+# schemas, the RSS 2.0 rules, feedparser and the cross-format rules.
+conformance: $(STAMP)
+	rm -rf out/conformance
+	$(BIN)/feedsvc export out/conformance --config config.toml
+	$(BIN)/python -m conformance.check --export out/conformance
+
 clean:
 	rm -rf $(VENV) build *.egg-info

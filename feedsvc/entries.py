@@ -21,7 +21,7 @@ import yaml
 from .config import SiteConfig
 from .dates import parse_when
 from .errors import EntryError
-from .markdown import first_paragraph_text, shorten
+from .markdown import first_paragraph_text, markdown_to_html, plain_text, shorten
 from .model import Author, Entry, Problem
 from .slugs import is_slug, slugify
 from .text import clean_text, count_unclean, first_unclean_line
@@ -161,7 +161,9 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
     summary_value = _scalar(meta, "summary", path)
     summary = " ".join(clean_text(summary_value).split()) if summary_value else ""
     if not summary:
-        summary = shorten(first_paragraph_text(body))
+        # The first prose paragraph; a body of only lists or headings gives its
+        # text instead, and an empty one the title, so RSS always has a description.
+        summary = shorten(first_paragraph_text(body) or plain_text(markdown_to_html(body))) or title
 
     return Entry(
         path=path, slug=slug, id=entry_id, title=title, date=published, updated=updated, link=link,
@@ -297,7 +299,8 @@ def _ascii_url(url: str, path: str, key: str) -> str:
 def _entry_id(value: str, path: str) -> str:
     """An id as written, if every format can carry it: Atom needs an absolute IRI, so no spaces and a scheme.
 
-    An id is never rewritten (a reader would see the entry twice), only refused.
+    An id is never changed in a way that depends on anything but its text (a
+    reader would see the entry twice): it is refused, or mapped to its URI form.
     """
     v = value.strip()
     hint = "write a URI such as 'tag:example.org,2025-07-26:my-post' or 'urn:uuid:...', or leave id out"
@@ -308,7 +311,9 @@ def _entry_id(value: str, path: str) -> str:
     bad = sorted({c for c in v if c.isascii() and not _URI_CHAR.match(c)})
     if bad:
         raise EntryError(path, "id", f"{v!r} contains {' '.join(bad)}, which a URI cannot carry; {hint}")
-    return v
+    # An IRI's non-ASCII letters become their URI form (RFC 3987 3.1), which tag:
+    # URIs (RFC 4151) and RSS guids require; the mapping is fixed, so the id is stable.
+    return v if v.isascii() else quote(v, safe=_URI_SAFE)
 
 
 def _is_http_url(url: str) -> bool:

@@ -83,12 +83,19 @@ def first_paragraph_text(text: str) -> str:
         lines = block.strip("\n").splitlines()
         if not lines or _BLOCK_START.match(lines[0]) or lines[0].startswith("    "):
             continue
-        rendered = markdown_to_html(block)
-        plain = html.unescape(re.sub(r"<[^>]+>", "", rendered))
-        plain = " ".join(plain.split())
+        plain = plain_text(markdown_to_html(block))
         if plain:
             return plain
     return ""
+
+
+_BLOCK_TAG = re.compile(r"</?(?:p|li|h[1-6]|br|hr|div|tr|td|th|blockquote|pre|ul|ol|table)\b[^>]*>", re.I)
+_ANY_TAG = re.compile(r"<[^>]+>")
+
+
+def plain_text(fragment: str) -> str:
+    """Text of an HTML fragment: blocks become spaces, inline tags vanish."""
+    return " ".join(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", fragment))).split())
 
 
 SUMMARY_LIMIT = 280  # characters of a derived summary: about two lines in a reader's list view

@@ -13,8 +13,10 @@ imports feedgen, so its traps are handled once, here:
 """
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
@@ -63,6 +65,9 @@ class FeedSpec:
     full_content: bool
     refresh_interval: int             # seconds
     stylesheet: str | None = None     # absolute path of the CSS for browsers
+    # The date of a feed with no entries (a configured category still empty):
+    # the site's newest update, rather than an implausible 1970.
+    empty_updated: datetime = EPOCH
 
 
 CategoriesOf = Callable[[Entry], tuple[ItemCategory, ...]]
@@ -70,7 +75,7 @@ CategoriesOf = Callable[[Entry], tuple[ItemCategory, ...]]
 
 def feed_updated(spec: FeedSpec):
     """The feed's own date: the newest ``updated`` among its entries, never the clock."""
-    return max((e.updated for e in spec.entries), default=EPOCH)
+    return max((e.updated for e in spec.entries), default=spec.empty_updated)
 
 
 def render(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
@@ -120,11 +125,14 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
                 fe.links.links.append({"rel": "enclosure", "type": image_type(e.image), "href": e.image})
         fe.published(e.date)
         fe.updated(e.updated)
-        fe.author(_author_dict(e.author))
         if fmt == "rss":
+            # dc:creator carries the name; RSS <author> would need (and publish) an e-mail address.
             fe.dc.dc_creator(e.author.name)
+        else:
+            fe.author(_author_dict(e.author))
         if e.summary:
-            fe.summary(e.summary)
+            # RSS readers take <description> as HTML: a plain-text "<script>" must stay text.
+            fe.summary(html.escape(e.summary, quote=False) if fmt == "rss" else e.summary)
         if spec.full_content:
             fe.content(e.content_html, type="html")
         cats = categories_of(e)
@@ -241,7 +249,7 @@ def _json_item(spec: FeedSpec, e: Entry, categories_of: CategoriesOf) -> dict[st
     item["date_published"] = rfc3339(e.date)
     item["date_modified"] = rfc3339(e.updated)
     item["authors"] = [_json_author(e.author)]
-    tags = [c.label for c in categories_of(e)]
+    tags = list(dict.fromkeys(c.label for c in categories_of(e)))  # JSON Feed wants each tag once
     if tags:
         item["tags"] = tags
     if e.image:
@@ -278,6 +286,7 @@ def feed_specs(catalog, config: Config) -> list[FeedSpec]:
     base = site.base_url
     css = urlsplit(base).path.rstrip("/") + "/feed.css"
     n = config.max_entries
+    newest = max((e.updated for e in catalog.entries), default=EPOCH)
 
     def urls(prefix: str) -> dict[str, str]:
         return {fmt: f"{base}{prefix}/feed.{fmt}" for fmt in config.formats}
@@ -286,12 +295,13 @@ def feed_specs(catalog, config: Config) -> list[FeedSpec]:
         key="", id=f"{base}/", title=site.title, description=site.description, html_url=f"{base}/",
         urls=urls(""), entries=catalog.entries[:n], language=site.language, author=site.author,
         full_content=config.full_content, refresh_interval=config.refresh_interval, stylesheet=css,
+        empty_updated=newest,
     )]
     for c in catalog.categories:
         specs.append(FeedSpec(
             key=c.slug, id=f"{base}/categories/{c.slug}/", title=c.title, description=c.description,
             html_url=f"{base}/categories/{c.slug}/", urls=urls(f"/categories/{c.slug}"), entries=c.entries[:n],
             language=site.language, author=site.author, full_content=config.full_content,
-            refresh_interval=config.refresh_interval, stylesheet=css,
+            refresh_interval=config.refresh_interval, stylesheet=css, empty_updated=newest,
         ))
     return specs

@@ -127,7 +127,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             path = spec.urls[fmt][len(config.site.base_url):]
             put(path, digest(repr((inputs, fmt)).encode()),
                 lambda spec=spec, fmt=fmt: make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "feed",
-                                                         updated if spec.entries else None))
+                                                         updated))
 
     newest = max((e.updated for e in catalog.entries), default=None)
     put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest

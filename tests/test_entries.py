@@ -273,9 +273,13 @@ def test_long_first_paragraph_is_shortened_with_an_ellipsis(load_one):
     assert len(kept) > 20
 
 
-def test_summary_is_empty_when_body_has_no_prose(load_one):
+def test_summary_falls_back_to_the_body_text_when_it_has_no_prose_paragraph(load_one):
     e = load_one(front(), "# Only a heading\n\n- and a list\n")
-    assert e.summary == ""
+    assert e.summary == "Only a heading and a list"
+
+
+def test_summary_of_an_empty_body_is_the_title(load_one):
+    assert load_one(front(title="Just a title"), "").summary == "Just a title"
 
 
 # -- slug, id, link, image -------------------------------------------------------
@@ -347,8 +351,9 @@ def test_explicit_id_with_a_character_a_uri_cannot_carry_is_an_error(load_bad):
     assert p.field == "id" and "<" in p.message
 
 
-def test_explicit_id_may_be_an_iri_with_non_ascii_letters(load_one):
-    assert load_one(front(id="tag:example.org,2025:文章-1")).id == "tag:example.org,2025:文章-1"
+def test_explicit_id_with_non_ascii_letters_is_written_as_its_uri_form(load_one):
+    assert load_one(front(id="tag:example.org,2025:文章-1")).id == "tag:example.org,2025:%E6%96%87%E7%AB%A0-1"
+    assert load_one(front(id="tag:example.org,2025:%E6%96%87")).id == "tag:example.org,2025:%E6%96%87"
 
 
 def test_link_defaults_to_article_url(load_one):
