@@ -24,7 +24,7 @@ from .errors import EntryError
 from .markdown import first_paragraph_text, markdown_to_html, plain_text, shorten
 from .model import Author, Entry, Problem
 from .slugs import is_slug, slugify
-from .text import clean_text, count_unclean, first_unclean_line
+from .text import clean_text, unclean
 
 try:  # the C loader is ten times faster; fall back where libyaml is missing
     from yaml import CSafeLoader as _Loader
@@ -91,8 +91,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
     text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     # Control characters go before YAML sees the text: PyYAML refuses them, and
     # one pasted into a title should cost a warning, not the whole entry.
-    removed = count_unclean(text)
-    first_bad = first_unclean_line(text)
+    removed, first_bad = unclean(text)
     if removed:
         text = clean_text(text)
     meta, body, body_line = _split(text, path)

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import functools
+import html
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -54,9 +56,18 @@ class Entry:
 
     @functools.cached_property
     def content_html(self) -> str:
-        """Sanitised HTML with absolute URLs, rendered on first use only."""
+        """Sanitised HTML with absolute URLs, rendered on first use only.
+
+        Never raises: a body the renderer cannot take is published as escaped
+        text, so one odd article cannot fail the refresh of every feed.
+        """
         from .markdown import render_body
-        return render_body(self.body, self.link)
+        try:
+            return render_body(self.body, self.link)
+        except Exception:
+            logging.getLogger("feedsvc.render").exception("%s: body could not be rendered; published as text",
+                                                          self.path)
+            return "<pre>" + html.escape(self.body) + "</pre>"
 
     def sort_key(self) -> tuple[float, str]:
         """Newest first; ties broken by id so the order never wobbles."""

@@ -14,12 +14,12 @@ imports feedgen, so its traps are handled once, here:
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
+import orjson
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
@@ -226,7 +226,9 @@ def render_json(spec: FeedSpec, categories_of: CategoriesOf) -> bytes:
         "authors": [_json_author(spec.author)],
         "items": [_json_item(spec, e, categories_of) for e in spec.entries],
     }
-    return json.dumps(feed, ensure_ascii=False, indent=2).encode("utf-8") + b"\n"
+    # orjson: the indented form people read in a browser, at C speed (the json
+    # module drops to pure Python as soon as it indents).
+    return orjson.dumps(feed, option=orjson.OPT_INDENT_2) + b"\n"
 
 
 def _json_author(a: Author) -> dict[str, str]:

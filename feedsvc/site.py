@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from dataclasses import dataclass, field
 from importlib import resources as _pkg
 from typing import TYPE_CHECKING, Callable, Mapping
@@ -105,51 +107,52 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered)."""
     same_config = previous is not None and previous.config_key == config_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
-    out: dict[str, Resource] = {}
-    rendered = 0
+    out: dict[str, Resource | Future[Resource]] = {}
+    # Rendering is Python and holds the GIL; compressing and hashing do not, so
+    # they run beside it on the other core.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedsvc-gzip")
 
-    def put(path: str, fp: str, build: Callable[[], Resource]) -> None:
-        nonlocal rendered
+    def put(path: str, fp: str, kind: str, ctype: str, modified: datetime | None,
+            body: Callable[[], bytes]) -> None:
         old = prev.get(path)
         kept = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
-        if kept is not None:
-            out[path] = kept
-        else:
-            out[path] = dataclasses.replace(build(), fingerprint=fp)
-            rendered += 1
+        out[path] = kept if kept is not None else pool.submit(make_resource, body(), ctype, kind, modified, fp)
 
-    labels = {c.slug: c.name for c in catalog.categories}
-    cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
-    for spec in feed_specs(catalog, config):
-        inputs = _feed_inputs(spec, cats_of)
-        updated = feed_updated(spec)
-        for fmt in config.formats:
-            path = spec.urls[fmt][len(config.site.base_url):]
-            put(path, digest(repr((inputs, fmt)).encode()),
-                lambda spec=spec, fmt=fmt: make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "feed",
-                                                         updated))
+    try:
+        labels = {c.slug: c.name for c in catalog.categories}
+        cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
+        for spec in feed_specs(catalog, config):
+            inputs = _feed_inputs(spec, cats_of)
+            updated = feed_updated(spec)
+            for fmt in config.formats:
+                path = spec.urls[fmt][len(config.site.base_url):]
+                put(path, digest(repr((inputs, fmt)).encode()), "feed", CONTENT_TYPES[fmt], updated,
+                    lambda spec=spec, fmt=fmt: render(spec, fmt, cats_of))
 
-    newest = max((e.updated for e in catalog.entries), default=None)
-    put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
-                                       if c.entries else "") for c in catalog.categories],
-                 [e.digest for e in catalog.entries[:config.max_entries]]),
-        lambda: make_resource(index_page(catalog, config), HTML_TYPE, "page", newest))
-    for c in catalog.categories:
-        shown = c.entries[:config.max_entries]
-        put(f"/categories/{c.slug}/", _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
-                                          [e.digest for e in shown]),
-            lambda c=c, shown=shown: make_resource(category_page(dataclasses.replace(c, entries=shown), config),
-                                                   HTML_TYPE, "page", shown[0].updated if shown else None))
-    put("/opml.xml", _fp(__version__, config, [(c.slug, c.title) for c in catalog.categories], newest),
-        lambda: make_resource(opml(catalog, config, newest), OPML_TYPE, "opml", newest))
-    for path, name in ASSETS.items():
-        put(path, _fp(__version__, name),
-            lambda name=name: make_resource(_pkg.files("feedsvc").joinpath("static", name).read_bytes(),
-                                            CSS_TYPE, "asset", None))
+        newest = max((e.updated for e in catalog.entries), default=None)
+        put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
+                                           if c.entries else "") for c in catalog.categories],
+                     [e.digest for e in catalog.entries[:config.max_entries]]),
+            "page", HTML_TYPE, newest, lambda: index_page(catalog, config))
+        for c in catalog.categories:
+            shown = c.entries[:config.max_entries]
+            put(f"/categories/{c.slug}/", _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
+                                              [e.digest for e in shown]),
+                "page", HTML_TYPE, shown[0].updated if shown else None,
+                lambda c=c, shown=shown: category_page(dataclasses.replace(c, entries=shown), config))
+        put("/opml.xml", _fp(__version__, config, [(c.slug, c.title) for c in catalog.categories], newest),
+            "opml", OPML_TYPE, newest, lambda: opml(catalog, config, newest))
+        for path, name in ASSETS.items():
+            put(path, _fp(__version__, name), "asset", CSS_TYPE, None,
+                lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
+        done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
+    rendered = sum(1 for r in out.values() if isinstance(r, Future))
     changes = [FeedChange(p, r.etag, p not in prev or prev[p][1] != r.etag)
-               for p, r in out.items() if r.kind == "feed"]
-    return Snapshot(out, catalog, config), changes, rendered
+               for p, r in done.items() if r.kind == "feed"]
+    return Snapshot(done, catalog, config), changes, rendered
 
 
 def _feed_inputs(spec: FeedSpec, cats_of) -> str:

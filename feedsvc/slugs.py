@@ -6,6 +6,7 @@ abbreviations and contractions stay one word; other scripts are transliterated
 """
 from __future__ import annotations
 
+import functools
 import re
 
 from slugify import slugify as _slugify
@@ -14,6 +15,7 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _JOINERS = [[".", ""], ["'", ""], ["\u2019", ""], ["\u02bc", ""]]
 
 
+@functools.lru_cache(maxsize=65536)
 def slugify(name: str) -> str:
     return _slugify(name, replacements=_JOINERS)
 

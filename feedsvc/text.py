@@ -14,11 +14,15 @@ def clean_text(s: str) -> str:
     return _C1.sub("", _NOT_XML.sub("", s))
 
 
-def count_unclean(s: str) -> int:
-    return len(_NOT_XML.findall(s)) + len(_C1.findall(s))
+_UNCLEAN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 
-def first_unclean_line(s: str) -> int | None:
-    """1-based line of the first character ``clean_text`` would remove, or None."""
-    starts = [m.start() for m in (_NOT_XML.search(s), _C1.search(s)) if m]
-    return s.count("\n", 0, min(starts)) + 1 if starts else None
+def unclean(s: str) -> tuple[int, int | None]:
+    """(how many characters ``clean_text`` would remove, 1-based line of the first).
+
+    One scan for the common case of a clean text; counting only when needed.
+    """
+    m = _UNCLEAN.search(s)
+    if m is None:
+        return 0, None
+    return len(_UNCLEAN.findall(s, m.start())), s.count("\n", 0, m.start()) + 1

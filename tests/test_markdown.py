@@ -116,8 +116,10 @@ def test_style_attribute_is_dropped():
     assert "color" not in render('<a href="/x" style="color:red">x</a>\n')
 
 
-def test_characters_outside_xml_are_removed():
-    assert render("a\x01b\x0bc\x85d\n") == "<p>abcd</p>\n"
+def test_characters_outside_xml_are_removed_from_raw_html():
+    # Plain Markdown text arrives clean (the loader removes control characters
+    # from the whole file); raw HTML still gets a second look after sanitising.
+    assert render("<b>a\x01b\x0bc\x85d</b>\n") == "<p><b>abcd</b></p>\n"
 
 
 # -- absolute URLs ---------------------------------------------------------------
@@ -194,3 +196,26 @@ def test_cut_does_not_leave_punctuation_before_the_ellipsis():
 def test_one_very_long_word_is_cut_inside_it():
     out = shorten("x" * 500, 100)
     assert out == "x" * 99 + "\u2026"
+
+
+def test_character_references_xml_cannot_carry_become_replacement_characters():
+    html = render("a &#1; b &#xFFFE; c &#128512;\n")
+    assert html == "<p>a \ufffd b \ufffd c \U0001F600</p>\n"
+    with_raw_html = render("<b>&#x0B;</b> &#xFFFF;\n")
+    assert "\x0b" not in with_raw_html and "\uffff" not in with_raw_html
+
+
+def test_a_body_the_renderer_cannot_take_is_published_as_text(monkeypatch):
+    import datetime as dt
+
+    import feedsvc.markdown
+    from feedsvc.model import Author, Entry
+
+    def boom(text, base):
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(feedsvc.markdown, "render_body", boom)
+    now = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
+    e = Entry(path="x.md", slug="x", id="tag:x,2025:x", title="X", date=now, updated=now,
+              link="https://x.example/x/", author=Author("A"), body="a <b> & c")
+    assert e.content_html == "<pre>a &lt;b&gt; &amp; c</pre>"
