@@ -59,6 +59,9 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("server", "port", "port", 8000, "Port `feedsvc serve` listens on."),
     Setting("server", "workers", "count", 0, "Worker processes for `feedsvc serve`; 0 = one per CPU core."),
     Setting("server", "threads", "posint", 4, "Threads per worker process."),
+    Setting("websub", "hubs", "urls", [], "WebSub hubs to advertise and notify when a feed changes; empty: off."),
+    Setting("websub", "timeout_seconds", "posint", 10, "Seconds to wait for a hub to answer one notification."),
+    Setting("websub", "retries", "count", 3, "Further tries, with doubling pauses, when a hub fails."),
     Setting("cache", "path", "path", ".feedsvc-cache", "Folder for the rendered snapshot that workers share and "
             "restarts serve at once."),
 )
@@ -108,6 +111,9 @@ class Config:
     workers: int = 0
     threads: int = 4
     cache_path: Path | None = None
+    websub_hubs: tuple[str, ...] = ()
+    websub_timeout: int = 10
+    websub_retries: int = 3
     categories: Mapping[str, CategorySettings] = field(default_factory=dict)
     admin_token: str | None = field(default=None, repr=False)
     source: Path | None = None
@@ -169,6 +175,22 @@ def _count(v: Any) -> int:
     return v
 
 
+def _urls(v: Any) -> tuple[str, ...]:
+    if isinstance(v, str):
+        v = [v]
+    if not isinstance(v, list):
+        raise ValueError("expected a list of absolute http(s) URLs")
+    out: list[str] = []
+    for item in v:
+        url = _nonempty(item)
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an absolute http(s) URL, got {url!r}")
+        if url not in out:
+            out.append(url)
+    return tuple(out)
+
+
 def _port(v: Any) -> int:
     n = _posint(v)
     if n > 65535:
@@ -210,7 +232,7 @@ def _author(v: Any) -> Author | None:
 
 CHECKS: dict[str, Callable[[Any], Any]] = {
     "str": _text, "text": _nonempty, "url": _url, "tz": _tz, "bool": _bool, "posint": _posint, "count": _count,
-    "port": _port, "formats": _formats, "author": _author, "path": _nonempty,
+    "port": _port, "urls": _urls, "formats": _formats, "author": _author, "path": _nonempty,
 }
 
 
@@ -229,7 +251,7 @@ def _from_env(kind: str, raw: str) -> Any:
         if low in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"expected true or false, got {raw!r}")
-    if kind == "formats":
+    if kind in ("formats", "urls"):
         if raw.startswith("["):
             try:
                 return json.loads(raw)
@@ -352,6 +374,9 @@ def config_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | No
         workers=values["server.workers"],
         threads=values["server.threads"],
         cache_path=cache_path,
+        websub_hubs=values["websub.hubs"],
+        websub_timeout=values["websub.timeout_seconds"],
+        websub_retries=values["websub.retries"],
         categories=categories,
         admin_token=token,
         source=source,

@@ -23,6 +23,8 @@ LAST_REFRESH = Gauge("feedsvc_last_refresh_timestamp_seconds", "When the last su
 REQUESTS = Counter("feedsvc_http_requests_total", "HTTP requests by route and status; the 304 ratio is "
                    "requests with status 304 over all GET requests to feed routes.", ["route", "status"])
 BYTES = Counter("feedsvc_http_response_bytes_total", "Body bytes sent, by route.", ["route"])
+WEBSUB = Counter("feedsvc_websub_notifications_total", "WebSub publish notifications by hub and outcome "
+                 "(after retries).", ["hub", "outcome"])
 INFO = Gauge("feedsvc_build_info", "Version of feedsvc.", ["version"], multiprocess_mode="max")
 INFO.labels(__version__).set(1)
 

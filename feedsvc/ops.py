@@ -41,8 +41,13 @@ def _authorize() -> None:
 @bp.post("/admin/refresh")
 def admin_refresh() -> Response:
     _authorize()
-    report = get_service().refresh()
-    return _json(report.as_dict(), 200 if report.ok else 500)
+    service = get_service()
+    report = service.refresh()
+    data = report.as_dict()
+    if service.notifier is not None:
+        # delivery runs in the background; this is each hub's state right now
+        data["websub"] = service.notifier.status()
+    return _json(data, 200 if report.ok else 500)
 
 
 @bp.get("/status")
@@ -76,6 +81,7 @@ def status() -> Response:
             "drafts": (last or {}).get("drafts"),
         },
         "problems": (last or {}).get("problems", []),
+        "websub": service.notifier.status() if service.notifier is not None else None,
     })
 
 

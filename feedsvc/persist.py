@@ -27,16 +27,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
+from .archive import archive_count
+from .archive import page as archive_page
 from .catalog import Category
 from .config import Config
 from .entries import parse_entry
+from .model import Entry
 from .pages import HTML_TYPE, article_page
+from .render import FeedSource, archive_path
 from .persist_keys import config_key
 from .resources import Resource, make_resource
+from .site import parse_archive_path, render_archive
 
 log = logging.getLogger("feedsvc.persist")
 KEEP_GENERATIONS = 3
-FORMAT = 1
+FORMAT = 2
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -99,6 +104,7 @@ class DiskSnapshot:
     manifest: dict[str, Any]
     root: Path
     _loaded: dict[str, Resource] = field(default_factory=dict, repr=False)
+    _orders: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -136,7 +142,8 @@ class DiskSnapshot:
         if meta is None:
             if path.startswith("/articles/") and path.endswith("/") and path.count("/") == 3:
                 return self.article(path[len("/articles/"):-1])
-            return None
+            wanted = parse_archive_path(path)
+            return self.archive(*wanted) if wanted is not None else None
         etag, gzip_etag, ctype, lm, kind, fp = meta
         try:
             body = blob_path(self.root, etag).read_bytes()
@@ -148,19 +155,22 @@ class DiskSnapshot:
         with self._lock:
             return self._loaded.setdefault(path, r)
 
-    def article(self, slug: str) -> Resource | None:
+    def _entry(self, slug: str) -> Entry | None:
+        """An entry of this snapshot, read again from its file (a follower holds no entries)."""
         meta = self.manifest["articles"].get(slug)
         if meta is None:
             return None
+        try:
+            raw = (self.config.entries_path / meta[0]).read_bytes()
+        except OSError:
+            return None
+        return parse_entry(raw, meta[0], self.config.site).entry
+
+    def article(self, slug: str) -> Resource | None:
         r = self._loaded.get(f"/articles/{slug}/")
         if r is not None:
             return r
-        rel = meta[0]
-        try:
-            raw = (self.config.entries_path / rel).read_bytes()
-        except OSError:
-            return None
-        entry = parse_entry(raw, rel, self.config.site).entry
+        entry = self._entry(slug)
         if entry is None:
             return None
         slug_of = self.manifest["slug_of"]
@@ -170,8 +180,47 @@ class DiskSnapshot:
         with self._lock:
             return self._loaded.setdefault(f"/articles/{slug}/", r)
 
+    def _feed_slugs(self, key: str) -> list[str]:
+        """Slugs of a feed's entries, newest first (ties by id), as the catalog orders them."""
+        cached = self._orders.get(key)
+        if cached is None:
+            slug_of = self.manifest["slug_of"]
+            rows = [(-m[2], m[3], slug) for slug, m in self.manifest["articles"].items()
+                    if not key or any(slug_of.get(n) == key for n in m[4])]
+            cached = self._orders[key] = [slug for _, _, slug in sorted(rows)]
+        return cached
+
+    def archive(self, key: str, number: int, fmt: str) -> Resource | None:
+        path = archive_path(f"/categories/{key}" if key else "", number, fmt)
+        r = self._loaded.get(path)
+        if r is not None:
+            return r
+        cat = next((c for c in self.categories if c.slug == key), None)
+        if fmt not in self.config.formats or (key and cat is None):
+            return None
+        slugs = self._feed_slugs(key)
+        n = self.config.max_entries
+        if not 1 <= number <= archive_count(len(slugs), n):
+            return None
+        entries = tuple(e for e in map(self._entry, archive_page(slugs, n, number)) if e is not None)
+        src = FeedSource(key, f"/categories/{key}" if key else "", cat.title if cat else self.config.site.title,
+                         cat.description if cat else self.config.site.description, ())
+        r = render_archive(src, self.config, number, fmt, self.manifest["slug_of"],
+                           {c.slug: c.name for c in self.categories}, total=len(slugs), entries=entries)
+        if r is None:
+            return None
+        with self._lock:
+            return self._loaded.setdefault(path, r)
+
+    def archive_paths(self) -> list[str]:
+        n = self.config.max_entries
+        keys = [""] + [c.slug for c in self.categories]
+        return [archive_path(f"/categories/{k}" if k else "", i, fmt) for k in keys
+                for i in range(1, archive_count(len(self._feed_slugs(k)), n) + 1) for fmt in self.config.formats]
+
     def paths(self) -> list[str]:
-        return sorted([*self.manifest["resources"], *(f"/articles/{s}/" for s in self.manifest["articles"])])
+        return sorted([*self.manifest["resources"], *(f"/articles/{s}/" for s in self.manifest["articles"]),
+                       *self.archive_paths()])
 
     @property
     def feed_paths(self) -> list[str]:
@@ -232,7 +281,9 @@ class SnapshotStore:
             "config": config_key(snapshot.config),
             "started_wall": started_wall,
             "resources": resources,
-            "articles": {e.slug: [e.path, e.digest] for e in cat.entries},
+            # enough to order each feed's entries and find an archive page's files
+            "articles": {e.slug: [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)]
+                         for e in cat.entries},
             "entries": {e.id: e.digest for e in cat.entries},
             "slug_of": dict(cat.slug_of),
             "categories": [[c.slug, c.name, c.title, c.description, len(c.entries),

@@ -8,6 +8,7 @@ refresh started after it asked) adopts that result instead of running again.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from concurrent.futures import Future
@@ -176,11 +177,14 @@ class Refresher:
         finally:
             with self._guard:
                 self._inflight = None
-        for listener in list(self.listeners):
-            try:
-                listener(report)
-            except Exception:  # a listener must never break refreshing
-                log.exception("refresh listener failed")
+        if report.by_pid == _pid():
+            # Only for refreshes this process ran: an adopted result was
+            # already announced (metrics, WebSub) by the process that ran it.
+            for listener in list(self.listeners):
+                try:
+                    listener(report)
+                except Exception:  # a listener must never break refreshing
+                    log.exception("refresh listener failed")
         return report
 
     @property
@@ -259,7 +263,6 @@ class Refresher:
 
 
 def _pid() -> int:
-    import os
     return os.getpid()
 
 

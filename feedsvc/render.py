@@ -14,7 +14,7 @@ imports feedgen, so its traps are handled once, here:
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Callable, Mapping
 from urllib.parse import urlsplit
@@ -26,6 +26,7 @@ from feedgen.util import xml_elem
 
 from . import __version__
 from .config import Config
+from .archive import archive_count, is_complete
 from .dates import EPOCH, rfc3339
 from .entries import image_type
 from .errors import FeedBuildError
@@ -68,6 +69,11 @@ class FeedSpec:
     # The date of a feed with no entries (a configured category still empty):
     # the site's newest update, rather than an implausible 1970.
     empty_updated: datetime = EPOCH
+    # RFC 5005: format -> ((rel, url), ...) for current / prev-archive / next-archive,
+    # and "archive" or "complete" for the fh: marker.
+    links: Mapping[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    history: str | None = None
+    hubs: tuple[str, ...] = ()        # WebSub hubs
 
 
 CategoriesOf = Callable[[Entry], tuple[ItemCategory, ...]]
@@ -89,6 +95,9 @@ def render(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
 
 def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
     fg = FeedGenerator()
+    fg.register_extension("extras", _FeedExtras, BaseEntryExtension, atom=True, rss=True)
+    fg.extras.links = [(rel, href) for rel, href in spec.links.get(fmt, ())] + [("hub", h) for h in spec.hubs]
+    fg.extras.history = spec.history
     if fmt == "atom":
         fg.register_extension("links", BaseExtension, _AtomEntryLinks, atom=True, rss=False)
     if fmt == "rss":
@@ -174,6 +183,37 @@ class _UpdateHints(BaseExtension):
         return feed
 
 
+ATOM_NS = "http://www.w3.org/2005/Atom"
+FH_NS = "http://purl.org/syndication/history/1.0"
+
+
+class _FeedExtras(BaseExtension):
+    """Feed-level links feedgen does not write (WebSub ``hub``; RFC 5005
+    ``current``, ``prev-archive``, ``next-archive``) and the ``fh:archive`` /
+    ``fh:complete`` markers. In RSS the links are ``atom:link`` elements."""
+
+    def __init__(self) -> None:
+        self.links: list[tuple[str, str]] = []
+        self.history: str | None = None
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"fh": FH_NS} if self.history else {}
+
+    def _add(self, parent, tag: str):  # type: ignore[no-untyped-def]
+        for rel, href in self.links:
+            xml_elem(tag, parent, rel=rel, href=href)
+        if self.history:
+            xml_elem(f"{{{FH_NS}}}{self.history}", parent)
+
+    def extend_atom(self, feed):  # type: ignore[no-untyped-def]
+        self._add(feed, "link")
+        return feed
+
+    def extend_rss(self, feed):  # type: ignore[no-untyped-def]
+        self._add(feed[0], f"{{{ATOM_NS}}}link")
+        return feed
+
+
 class _AtomEntryLinks(BaseEntryExtension):
     """Writes an Atom entry's links with their ``rel`` and ``type``.
 
@@ -224,8 +264,13 @@ def render_json(spec: FeedSpec, categories_of: CategoriesOf) -> bytes:
         "description": spec.description or spec.title,
         "language": spec.language,
         "authors": [_json_author(spec.author)],
-        "items": [_json_item(spec, e, categories_of) for e in spec.entries],
     }
+    older = dict(spec.links.get("json", ())).get("prev-archive")
+    if older:
+        feed["next_url"] = older  # JSON Feed pages toward older items
+    if spec.hubs:
+        feed["hubs"] = [{"type": "WebSub", "url": h} for h in spec.hubs]
+    feed["items"] = [_json_item(spec, e, categories_of) for e in spec.entries]
     # orjson: the indented form people read in a browser, at C speed (the json
     # module drops to pure Python as soon as it indents).
     return orjson.dumps(feed, option=orjson.OPT_INDENT_2) + b"\n"
@@ -282,28 +327,71 @@ def categories_of(slug_of: Mapping[str, str], labels: Mapping[str, str], base_ur
     return of
 
 
-def feed_specs(catalog, config: Config) -> list[FeedSpec]:
-    """The site feed and one per category, as the catalog and config define them."""
+@dataclass(frozen=True)
+class FeedSource:
+    """One logical feed (the site's or a category's) with all its entries."""
+
+    key: str                      # "" for the site, else the category slug
+    prefix: str                   # URL path prefix: "" or "/categories/<slug>"
+    title: str
+    description: str
+    entries: tuple[Entry, ...]    # every published entry, newest first
+
+
+def feed_sources(catalog, config: Config) -> list[FeedSource]:  # type: ignore[no-untyped-def]
+    site = config.site
+    out = [FeedSource("", "", site.title, site.description, catalog.entries)]
+    out += [FeedSource(c.slug, f"/categories/{c.slug}", c.title, c.description, c.entries)
+            for c in catalog.categories]
+    return out
+
+
+def archive_path(prefix: str, number: int, fmt: str) -> str:
+    return f"{prefix}/archive/{number}/feed.{fmt}"
+
+
+def _spec(src: FeedSource, config: Config, entries: tuple[Entry, ...], urls: dict[str, str],
+          links: dict[str, tuple[tuple[str, str], ...]], history: str | None, newest: datetime,
+          hubs: tuple[str, ...]) -> FeedSpec:
     site = config.site
     base = site.base_url
-    css = urlsplit(base).path.rstrip("/") + "/feed.css"
+    return FeedSpec(
+        key=src.key, id=f"{base}{src.prefix}/", title=src.title, description=src.description,
+        html_url=f"{base}{src.prefix}/", urls=urls, entries=entries, language=site.language, author=site.author,
+        full_content=config.full_content, refresh_interval=config.refresh_interval,
+        stylesheet=urlsplit(base).path.rstrip("/") + "/feed.css", empty_updated=newest, links=links,
+        history=history, hubs=hubs,
+    )
+
+
+def current_spec(src: FeedSource, config: Config, newest: datetime, hubs: tuple[str, ...] = ()) -> FeedSpec:
+    base = config.site.base_url
     n = config.max_entries
+    pages = archive_count(len(src.entries), n)
+    links = {fmt: ((("prev-archive", base + archive_path(src.prefix, pages, fmt)),) if pages else ())
+             for fmt in config.formats}
+    history = "complete" if is_complete(len(src.entries), n) else None
+    return _spec(src, config, src.entries[:n], {fmt: f"{base}{src.prefix}/feed.{fmt}" for fmt in config.formats},
+                 links, history, newest, hubs)
+
+
+def archive_spec(src: FeedSource, config: Config, number: int, total: int, entries: tuple[Entry, ...]) -> FeedSpec:
+    """Archive page ``number`` of a feed of ``total`` entries, holding ``entries`` (see archive.page)."""
+    base = config.site.base_url
+    pages = archive_count(total, config.max_entries)
+    links = {}
+    for fmt in config.formats:
+        rels = [("current", f"{base}{src.prefix}/feed.{fmt}")]
+        if number > 1:
+            rels.append(("prev-archive", base + archive_path(src.prefix, number - 1, fmt)))
+        if number < pages:
+            rels.append(("next-archive", base + archive_path(src.prefix, number + 1, fmt)))
+        links[fmt] = tuple(rels)
+    urls = {fmt: base + archive_path(src.prefix, number, fmt) for fmt in config.formats}
+    return _spec(src, config, entries, urls, links, "archive", EPOCH, ())
+
+
+def feed_specs(catalog, config: Config, hubs: tuple[str, ...] = ()) -> list[FeedSpec]:  # type: ignore[no-untyped-def]
+    """The current site feed and one per category, as the catalog and config define them."""
     newest = max((e.updated for e in catalog.entries), default=EPOCH)
-
-    def urls(prefix: str) -> dict[str, str]:
-        return {fmt: f"{base}{prefix}/feed.{fmt}" for fmt in config.formats}
-
-    specs = [FeedSpec(
-        key="", id=f"{base}/", title=site.title, description=site.description, html_url=f"{base}/",
-        urls=urls(""), entries=catalog.entries[:n], language=site.language, author=site.author,
-        full_content=config.full_content, refresh_interval=config.refresh_interval, stylesheet=css,
-        empty_updated=newest,
-    )]
-    for c in catalog.categories:
-        specs.append(FeedSpec(
-            key=c.slug, id=f"{base}/categories/{c.slug}/", title=c.title, description=c.description,
-            html_url=f"{base}/categories/{c.slug}/", urls=urls(f"/categories/{c.slug}"), entries=c.entries[:n],
-            language=site.language, author=site.author, full_content=config.full_content,
-            refresh_interval=config.refresh_interval, stylesheet=css, empty_updated=newest,
-        ))
-    return specs
+    return [current_spec(src, config, newest, hubs) for src in feed_sources(catalog, config)]

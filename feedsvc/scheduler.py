@@ -15,6 +15,7 @@ log = logging.getLogger("feedsvc.scheduler")
 # Fire a moment after the due time so the entry is certainly "not in the future"
 # when the refresh reads the clock.
 DUE_MARGIN = timedelta(milliseconds=50)
+FOLLOW_SECONDS = 2
 
 
 class RefreshScheduler:
@@ -37,6 +38,10 @@ class RefreshScheduler:
             return
         self._sched.add_job(self._refresh, "interval", seconds=self.interval, id="interval",
                             next_run_time=datetime.now(timezone.utc) + timedelta(seconds=self.interval))
+        if self.disk is not None:
+            # Another process may refresh (an admin request it served) and find a
+            # new scheduled entry: follow its report so the due run is not missed.
+            self._sched.add_job(self._follow, "interval", seconds=FOLLOW_SECONDS, id="follow")
         self._sched.start()
         self._started = True
         self.refresher.listeners.append(self._after_refresh)
@@ -63,6 +68,18 @@ class RefreshScheduler:
             if job.id in out:
                 out[job.id] = getattr(job, "next_run_time", None)
         return out
+
+    def _follow(self) -> None:
+        assert self.disk is not None
+        data = self.disk.read_report()
+        if not data or not data.get("ok") or data.get("by_pid") == os.getpid():
+            return
+        due = data.get("next_due")
+        job = self._sched.get_job("due")
+        current = getattr(job, "next_run_time", None) if job else None
+        wanted = datetime.fromisoformat(due) + DUE_MARGIN if due else None
+        if (current is None) != (wanted is None) or (wanted and current and abs(current - wanted).total_seconds() > 1):
+            self._after_refresh(RefreshReport.from_dict(data))
 
     def _refresh(self) -> None:
         self.refresher.refresh()

@@ -10,6 +10,7 @@ from datetime import datetime
 from .config import Config
 from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow
 from .scheduler import RefreshScheduler
+from .websub import Notifier
 
 log = logging.getLogger("feedsvc")
 
@@ -21,8 +22,18 @@ class Service:
     scheduler: RefreshScheduler
     started_at: datetime
     _start_lock: threading.Lock = field(default_factory=threading.Lock)
+    notifier: Notifier | None = None
     _election: threading.Thread | None = None
     _stopping: bool = False
+
+    def announce(self, report: RefreshReport) -> None:
+        """Tell the WebSub hubs which current feeds changed."""
+        if self.notifier is None or not report.ok:
+            return
+        base = self.config.site.base_url
+        topics = [base + f.path for f in report.changed_feeds]
+        if topics:
+            self.notifier.publish(topics)
 
     @property
     def store(self) -> FeedStore:
@@ -76,6 +87,8 @@ class Service:
     def shutdown(self) -> None:
         self._stopping = True
         self.scheduler.shutdown()
+        if self.notifier is not None:
+            self.notifier.close()
         if self.store.disk is not None:
             self.store.disk.leader_lock.release()  # a no-op unless this process holds it
 
@@ -83,4 +96,8 @@ class Service:
 def make_service(config: Config, clock: Clock = utcnow) -> Service:
     refresher = new_refresher(config, clock)
     scheduler = RefreshScheduler(refresher, config.refresh_interval, refresher.disk)
-    return Service(config, refresher, scheduler, clock())
+    notifier = Notifier(config.websub_hubs, config.websub_timeout, config.websub_retries) \
+        if config.websub_hubs else None
+    service = Service(config, refresher, scheduler, clock(), notifier=notifier)
+    refresher.listeners.append(service.announce)
+    return service

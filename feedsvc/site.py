@@ -9,6 +9,7 @@ refresh costs only what changed.
 from __future__ import annotations
 
 import dataclasses
+import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -18,10 +19,14 @@ from typing import TYPE_CHECKING, Callable, Mapping
 
 from . import __version__
 from .catalog import Catalog, Category
+from .model import Entry
 from .config import Config
 from .persist_keys import config_key
 from .pages import HTML_TYPE, OPML_TYPE, article_page, category_page, index_page, opml
-from .render import CONTENT_TYPES, FeedSpec, categories_of, feed_specs, feed_updated, render
+from .archive import archive_count
+from .archive import page as archive_page
+from .render import (CONTENT_TYPES, FeedSource, FeedSpec, archive_path, archive_spec, categories_of, feed_sources,
+                     feed_specs, feed_updated, render)
 from .resources import Resource, digest, make_resource
 
 if TYPE_CHECKING:
@@ -49,7 +54,34 @@ class Snapshot:
             return r
         if path.startswith("/articles/") and path.endswith("/") and path.count("/") == 3:
             return self.article(path[len("/articles/"):-1])
+        wanted = parse_archive_path(path)
+        if wanted is not None:
+            return self.archive(*wanted)
         return None
+
+    def archive(self, key: str, number: int, fmt: str) -> Resource | None:
+        """An RFC 5005 archive page, rendered on first request: they are many and rarely read."""
+        path = archive_path(f"/categories/{key}" if key else "", number, fmt)
+        r = self._articles.get(path)
+        if r is not None:
+            return r
+        src = self._sources().get(key)
+        if src is None or fmt not in self.config.formats:
+            return None
+        r = render_archive(src, self.config, number, fmt, self.catalog.slug_of,
+                           {c.slug: c.name for c in self.catalog.categories})
+        if r is None:
+            return None
+        with self._lock:
+            return self._articles.setdefault(path, r)
+
+    def _sources(self) -> dict[str, FeedSource]:
+        return {s.key: s for s in feed_sources(self.catalog, self.config)}
+
+    def archive_paths(self) -> list[str]:
+        return [archive_path(s.prefix, i, fmt) for s in self._sources().values()
+                for i in range(1, archive_count(len(s.entries), self.config.max_entries) + 1)
+                for fmt in self.config.formats]
 
     def article(self, slug: str) -> Resource | None:
         r = self._articles.get(slug)
@@ -64,8 +96,8 @@ class Snapshot:
             return self._articles.setdefault(slug, r)
 
     def paths(self) -> list[str]:
-        """Every public path, article pages included (for export)."""
-        return sorted([*self.resources, *(f"/articles/{s}/" for s in self.catalog.by_slug)])
+        """Every public path, article and archive pages included (for export)."""
+        return sorted([*self.resources, *(f"/articles/{s}/" for s in self.catalog.by_slug), *self.archive_paths()])
 
     @property
     def feed_paths(self) -> list[str]:
@@ -121,7 +153,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     try:
         labels = {c.slug: c.name for c in catalog.categories}
         cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
-        for spec in feed_specs(catalog, config):
+        for spec in feed_specs(catalog, config, config.websub_hubs):
             inputs = _feed_inputs(spec, cats_of)
             updated = feed_updated(spec)
             for fmt in config.formats:
@@ -153,6 +185,33 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     changes = [FeedChange(p, r.etag, p not in prev or prev[p][1] != r.etag)
                for p, r in done.items() if r.kind == "feed"]
     return Snapshot(done, catalog, config), changes, rendered
+
+
+_ARCHIVE = re.compile(r"^(?:/categories/([^/]+))?/archive/([1-9][0-9]{0,8})/feed\.([a-z]+)$")
+
+
+def parse_archive_path(path: str) -> tuple[str, int, str] | None:
+    """'/categories/x/archive/3/feed.atom' -> ('x', 3, 'atom'); None for any other path."""
+    m = _ARCHIVE.match(path)
+    return (m.group(1) or "", int(m.group(2)), m.group(3)) if m else None
+
+
+def render_archive(src: FeedSource, config: Config, number: int, fmt: str, slug_of: Mapping[str, str],
+                   labels: Mapping[str, str], total: int | None = None,
+                   entries: tuple[Entry, ...] | None = None) -> Resource | None:
+    """Archive page ``number`` of ``src`` in ``fmt``, or None if there is no such full page.
+
+    ``total`` and ``entries`` (the page's own) are for callers that do not hold
+    every entry of the feed; by default they come from ``src.entries``.
+    """
+    total = len(src.entries) if total is None else total
+    if not 1 <= number <= archive_count(total, config.max_entries):
+        return None
+    if entries is None:
+        entries = tuple(archive_page(src.entries, config.max_entries, number))
+    spec = archive_spec(src, config, number, total, entries)
+    cats_of = categories_of(slug_of, labels, config.site.base_url)
+    return make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "archive", feed_updated(spec))
 
 
 def _feed_inputs(spec: FeedSpec, cats_of) -> str:

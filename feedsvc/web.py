@@ -29,10 +29,17 @@ def _respond(path: str, missing: str) -> Response:
     res = snap.get(path)
     if res is None:
         raise NotFound(missing)
-    return send_resource(res, snap.config.refresh_interval)
+    resp = send_resource(res, snap.config.refresh_interval)
+    if res.kind == "feed" and snap.config.websub_hubs:
+        # WebSub discovery (W3C WebSub 4): the hubs and this topic's canonical URL
+        for hub in snap.config.websub_hubs:
+            resp.headers.add("Link", f'<{hub}>; rel="hub"')
+        resp.headers.add("Link", f'<{snap.config.site.base_url}{path}>; rel="self"')
+    return resp
 
 
 XML_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+ARCHIVE_MAX_AGE = 365 * 24 * 3600
 BROWSER_VIEW_TYPE = "text/xml; charset=utf-8"
 
 
@@ -69,8 +76,13 @@ def send_resource(res: Resource, max_age: int) -> Response:
     if res.last_modified is not None:
         resp.last_modified = res.last_modified
     resp.cache_control.public = True
-    resp.cache_control.max_age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
-    if res.kind in ("feed", "opml"):
+    if res.kind == "archive":
+        # A full archive page never changes (RFC 5005): let every cache keep it.
+        resp.cache_control.max_age = ARCHIVE_MAX_AGE
+        resp.cache_control.immutable = True
+    else:
+        resp.cache_control.max_age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
+    if res.kind in ("feed", "opml", "archive"):
         resp.headers["Access-Control-Allow-Origin"] = "*"
         resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified"
     resp.headers["X-Content-Type-Options"] = "nosniff"
@@ -109,6 +121,23 @@ def category_feed(slug: str, fmt: str) -> Response:
     if slug not in snap.category_slugs:
         raise NotFound(_unknown_category(slug))
     return _respond(f"/categories/{slug}/feed.{fmt}", _unknown_format(fmt))
+
+
+@bp.get("/archive/<int:number>/feed.<fmt>")
+def site_archive(number: int, fmt: str) -> Response:
+    return _respond(f"/archive/{number}/feed.{fmt}", _unknown_archive(number))
+
+
+@bp.get("/categories/<slug>/archive/<int:number>/feed.<fmt>")
+def category_archive(slug: str, number: int, fmt: str) -> Response:
+    if slug not in get_service().store.current.category_slugs:
+        raise NotFound(_unknown_category(slug))
+    return _respond(f"/categories/{slug}/archive/{number}/feed.{fmt}", _unknown_archive(number))
+
+
+def _unknown_archive(number: int) -> str:
+    return (f"No archive page {number}. Archive pages are numbered from 1 (the oldest entries); "
+            "the current feed links to the newest with rel=\"prev-archive\".")
 
 
 @bp.get("/categories/<slug>/")

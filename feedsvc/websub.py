@@ -1,0 +1,140 @@
+"""WebSub publishing: tell each hub which feeds changed, in the background.
+
+A refresh hands over the self URLs of the feeds whose bytes changed; one
+thread per hub posts ``hub.mode=publish`` with ``hub.url`` and ``hub.topic``
+(the two names hubs use), retrying with doubling pauses. A hub that is slow or
+down delays nothing but its own queue, and costs a logged warning.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+log = logging.getLogger("feedsvc.websub")
+
+Post = Callable[[str, bytes, float], int]   # (url, form body, timeout) -> HTTP status
+
+
+def http_post(url: str, body: bytes, timeout: float) -> int:
+    req = urllib.request.Request(url, data=body, method="POST",
+                                 headers={"Content-Type": "application/x-www-form-urlencoded",
+                                          "User-Agent": "feedsvc WebSub publisher"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+@dataclass
+class HubState:
+    url: str
+    sent: int = 0          # notifications the hub accepted (2xx)
+    failed: int = 0        # notifications given up after every retry
+    queued: int = 0        # waiting now
+    last_ok: str | None = None
+    last_error: str | None = None
+    last_error_at: str | None = None
+
+
+class _HubWorker:
+    def __init__(self, state: HubState, timeout: float, retries: int, post: Post,
+                 on_result: Callable[[str, bool], None], backoff: float) -> None:
+        self.state = state
+        self.timeout = timeout
+        self.retries = retries
+        self.post = post
+        self.on_result = on_result
+        self.backoff = backoff
+        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=f"websub-{state.url}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            topic = self.queue.get()
+            if topic is None:
+                return
+            try:
+                self._deliver(topic)
+            finally:
+                self.state.queued -= 1
+
+    def _deliver(self, topic: str) -> None:
+        body = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic, "hub.topic": topic}).encode()
+        pause = self.backoff
+        error = ""
+        for attempt in range(self.retries + 1):
+            if attempt and self.stopping.wait(pause):
+                break
+            if attempt:
+                pause *= 2
+            try:
+                status = self.post(self.state.url, body, self.timeout)
+            except (OSError, ValueError) as e:
+                error = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
+                continue
+            if 200 <= status < 300:
+                self.state.sent += 1
+                self.state.last_ok = _now()
+                self.on_result(self.state.url, True)
+                return
+            error = f"HTTP {status}"
+        self.state.failed += 1
+        self.state.last_error = f"{topic}: {error}"
+        self.state.last_error_at = _now()
+        self.on_result(self.state.url, False)
+        log.warning("WebSub hub %s did not take %s after %d tries: %s", self.state.url, topic,
+                    self.retries + 1, error)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class Notifier:
+    def __init__(self, hubs: tuple[str, ...], timeout: float = 10, retries: int = 3, post: Post = http_post,
+                 backoff: float = 1.0) -> None:
+        from . import metrics
+        self._metrics = metrics
+
+        def record(hub: str, ok: bool) -> None:
+            metrics.WEBSUB.labels(hub, "ok" if ok else "failed").inc()
+
+        self.workers = {h: _HubWorker(HubState(h), timeout, retries, post, record, backoff) for h in hubs}
+
+    def publish(self, topics: list[str]) -> int:
+        """Queue one notification per topic for every hub; returns how many were queued."""
+        count = 0
+        for w in self.workers.values():
+            for topic in topics:
+                w.state.queued += 1
+                w.queue.put(topic)
+                count += 1
+        return count
+
+    def status(self) -> list[dict[str, object]]:
+        return [asdict(w.state) for w in self.workers.values()]
+
+    def wait_idle(self, timeout: float) -> bool:
+        """For tests and shutdown: True once every queue is empty and delivered."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(w.state.queued == 0 for w in self.workers.values()):
+                return True
+            time.sleep(0.02)
+        return False
+
+    def close(self) -> None:
+        for w in self.workers.values():
+            w.stopping.set()
+            w.queue.put(None)
