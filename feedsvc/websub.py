@@ -55,6 +55,8 @@ class _HubWorker:
         self.on_result = on_result
         self.backoff = backoff
         self.queue: queue.Queue[str | None] = queue.Queue()
+        self.lock = threading.Lock()
+        self.waiting: set[str] = set()   # queued, not yet taken
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"websub-{state.url}", daemon=True)
         self.thread.start()
@@ -64,10 +66,13 @@ class _HubWorker:
             topic = self.queue.get()
             if topic is None:
                 return
+            with self.lock:
+                self.waiting.discard(topic)
             try:
                 self._deliver(topic)
             finally:
-                self.state.queued -= 1
+                with self.lock:
+                    self.state.queued -= 1
 
     def _deliver(self, topic: str) -> None:
         body = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic, "hub.topic": topic}).encode()
@@ -113,13 +118,21 @@ class Notifier:
         self.workers = {h: _HubWorker(HubState(h), timeout, retries, post, record, backoff) for h in hubs}
 
     def publish(self, topics: list[str]) -> int:
-        """Queue one notification per topic for every hub; returns how many were queued."""
+        """Queue one notification per topic for every hub; returns how many were queued.
+
+        A topic still waiting for a hub is not queued twice: the hub fetches the
+        feed when it gets the notification, so one covers every change before it.
+        """
         count = 0
         for w in self.workers.values():
-            for topic in topics:
-                w.state.queued += 1
-                w.queue.put(topic)
-                count += 1
+            with w.lock:
+                for topic in topics:
+                    if topic in w.waiting:
+                        continue
+                    w.waiting.add(topic)
+                    w.state.queued += 1
+                    w.queue.put(topic)
+                    count += 1
         return count
 
     def status(self) -> list[dict[str, object]]:
