@@ -144,3 +144,18 @@ def test_bad_config_stops_startup_with_one_line_and_status_2(tmp_path):
         assert len(lines) == 1 and "Traceback" not in r.stderr
     assert "site.base_url" in subprocess.run(feedsvc("check", "--config", str(cfg)), capture_output=True,
                                              text=True, timeout=30).stderr
+
+
+def test_flask_reloader_starts_one_scheduler(tmp_path):
+    cfg = write_config(tmp_path, interval=1)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = Server([sys.executable, "-m", "flask", "--app", "wsgi", "run", "--reload", "--port", "{port}"],
+               env={"FEEDSVC_CONFIG": str(cfg)})
+    try:
+        s.wait_ready()
+        time.sleep(3)   # three interval refreshes if one scheduler runs, six if two did
+    finally:
+        s.stop()
+    out = s.output()
+    assert out.count("scheduler started") == 1, out
+    assert "runs the scheduler" in out
