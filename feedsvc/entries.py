@@ -360,22 +360,53 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
     Hidden files and folders (editor swap files, .git) are not entries; links
     that lead outside the folder are not followed.
     """
-    real_root = root.resolve()
-    found: list[tuple[str, Path]] = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        for name in filenames:
-            if not name.endswith(".md") or name.startswith("."):
-                continue
-            full = Path(dirpath, name)
-            rel = full.relative_to(root).as_posix()
-            if full.is_symlink():
-                target = full.resolve()
-                if not target.is_relative_to(real_root):
+    return iter((rel, Path(full)) for rel, full, _ in scan_entry_files(root))
+
+
+def scan_entry_files(root: Path) -> list[tuple[str, str, os.stat_result | OSError]]:
+    """Like ``iter_entry_files``, with each file's stat (or the error) from the same walk.
+
+    os.scandir gives the names and file types in one system call per folder;
+    pathlib objects per file cost more than the stat itself on a large tree.
+    """
+    real_root = os.path.realpath(root)
+    found: list[tuple[str, str, os.stat_result | OSError]] = []
+
+    def walk(folder: str, prefix: str) -> None:
+        try:
+            it = os.scandir(folder)
+        except OSError:
+            return
+        with it:
+            for d in it:
+                name = d.name
+                if name.startswith("."):
                     continue
-            found.append((rel, full))
+                try:
+                    is_dir = d.is_dir()
+                except OSError:
+                    continue
+                if is_dir:
+                    if d.is_symlink() and not _inside(d.path, real_root):
+                        continue
+                    walk(d.path, f"{prefix}{name}/")
+                elif name.endswith(".md"):
+                    if d.is_symlink() and not _inside(d.path, real_root):
+                        continue
+                    try:
+                        st: os.stat_result | OSError = d.stat()
+                    except OSError as e:
+                        st = e
+                    found.append((prefix + name, d.path, st))
+
+    walk(str(root), "")
     found.sort(key=lambda t: t[0])
-    return iter(found)
+    return found
+
+
+def _inside(path: str, real_root: str) -> bool:
+    target = os.path.realpath(path)
+    return target == real_root or target.startswith(real_root + os.sep)
 
 
 def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) -> LoadResult:
@@ -399,17 +430,19 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         return LoadResult((), tuple(problems), 0)
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
-    for rel, full in iter_entry_files(root):
+    for rel, full, st in scan_entry_files(root):
         files += 1
         seen_paths.add(rel)
         try:
-            st = full.stat()
+            if isinstance(st, OSError):
+                raise st
             stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
             hit = cache.parsed.get(rel)
             if hit is not None and hit[0] == stamp:
                 parsed = hit[1]
             else:
-                parsed = parse_entry(full.read_bytes(), rel, site)
+                with open(full, "rb") as fh:
+                    parsed = parse_entry(fh.read(), rel, site)
                 cache.parsed[rel] = (stamp, parsed)
                 reparsed += 1
         except OSError as e:

@@ -153,8 +153,11 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     try:
         labels = {c.slug: c.name for c in catalog.categories}
         cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
+        # Item categories depend on the whole name -> slug -> label mapping: one
+        # digest of it stands for them in every feed's fingerprint.
+        cats_key = _fp(sorted(catalog.slug_of.items()), sorted(labels.items()))
         for spec in feed_specs(catalog, config, config.websub_hubs):
-            inputs = _feed_inputs(spec, cats_of)
+            inputs = _feed_inputs(spec, cats_key)
             updated = feed_updated(spec)
             for fmt in config.formats:
                 path = spec.urls[fmt][len(config.site.base_url):]
@@ -214,9 +217,11 @@ def render_archive(src: FeedSource, config: Config, number: int, fmt: str, slug_
     return make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "archive", feed_updated(spec))
 
 
-def _feed_inputs(spec: FeedSpec, cats_of) -> str:
+def _feed_inputs(spec: FeedSpec, cats_key: str) -> str:
+    """What a feed's bytes depend on. An entry's digest covers its file; the
+    config is compared as a whole before any fingerprint is trusted."""
     head = dataclasses.replace(spec, entries=())
-    return repr((__version__, head, [(e.digest, e.link, e.id, cats_of(e)) for e in spec.entries]))
+    return repr((__version__, head, cats_key, [e.digest for e in spec.entries]))
 
 
 def _fp(*parts: object) -> str:
