@@ -298,20 +298,23 @@ class SnapshotStore:
         return gen
 
     def write_report(self, report: dict[str, Any]) -> None:
-        atomic_write(self.root / "last-refresh.json", json.dumps(report).encode())
+        self._write_json("last-refresh.json", report)
 
     def read_report(self) -> dict[str, Any] | None:
-        try:
-            return json.loads((self.root / "last-refresh.json").read_bytes())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+        return self._read_json("last-refresh.json")
 
     def write_schedule(self, data: dict[str, Any]) -> None:
-        atomic_write(self.root / "schedule.json", json.dumps(data).encode())
+        self._write_json("schedule.json", data)
 
     def read_schedule(self) -> dict[str, Any] | None:
+        return self._read_json("schedule.json")
+
+    def _write_json(self, name: str, data: dict[str, Any]) -> None:
+        atomic_write(self.root / name, json.dumps(data).encode())
+
+    def _read_json(self, name: str) -> dict[str, Any] | None:
         try:
-            return json.loads((self.root / "schedule.json").read_bytes())
+            return json.loads((self.root / name).read_bytes())
         except (FileNotFoundError, json.JSONDecodeError):
             return None
 

@@ -39,13 +39,13 @@ CSS_TYPE = "text/css; charset=utf-8"
 @dataclass
 class Snapshot:
     """One consistent set of rendered resources. Never changed after it is published,
-    except that article pages are rendered into it on first request."""
+    except that article and archive pages are rendered into it on first request."""
 
     resources: Mapping[str, Resource]
     catalog: Catalog
     config: Config
     generation: str = ""
-    _articles: dict[str, Resource] = field(default_factory=dict, repr=False)
+    _lazy: dict[str, Resource] = field(default_factory=dict, repr=False)   # path -> page rendered on request
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def get(self, path: str) -> Resource | None:
@@ -62,7 +62,7 @@ class Snapshot:
     def archive(self, key: str, number: int, fmt: str) -> Resource | None:
         """An RFC 5005 archive page, rendered on first request: they are many and rarely read."""
         path = archive_path(f"/categories/{key}" if key else "", number, fmt)
-        r = self._articles.get(path)
+        r = self._lazy.get(path)
         if r is not None:
             return r
         src = self._sources().get(key)
@@ -73,7 +73,7 @@ class Snapshot:
         if r is None:
             return None
         with self._lock:
-            return self._articles.setdefault(path, r)
+            return self._lazy.setdefault(path, r)
 
     def _sources(self) -> dict[str, FeedSource]:
         return {s.key: s for s in feed_sources(self.catalog, self.config)}
@@ -84,7 +84,8 @@ class Snapshot:
                 for fmt in self.config.formats]
 
     def article(self, slug: str) -> Resource | None:
-        r = self._articles.get(slug)
+        path = f"/articles/{slug}/"
+        r = self._lazy.get(path)
         if r is not None:
             return r
         entry = self.catalog.by_slug.get(slug)
@@ -93,7 +94,7 @@ class Snapshot:
         page = article_page(entry, self.catalog.entry_categories(entry), self.config)
         r = make_resource(page, HTML_TYPE, "page", entry.updated)
         with self._lock:
-            return self._articles.setdefault(slug, r)
+            return self._lazy.setdefault(path, r)
 
     def paths(self) -> list[str]:
         """Every public path, article and archive pages included (for export)."""
