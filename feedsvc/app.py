@@ -32,6 +32,8 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
     app.register_blueprint(ops_bp)
     service.refresher.listeners.append(metrics.record_refresh)
     service.start()
+    from .fastpath import FastFeeds
+    app.wsgi_app = FastFeeds(app.wsgi_app, service)  # type: ignore[method-assign]
 
     if service.store.disk is not None:
         @app.before_request

@@ -11,6 +11,7 @@ import logging
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound
 
+from .headers import XML_FEED_TYPES, feed_headers, link_headers
 from .resources import Resource
 from .service import Service
 
@@ -30,17 +31,12 @@ def _respond(path: str, missing: str) -> Response:
     if res is None:
         raise NotFound(missing)
     resp = send_resource(res, snap.config.refresh_interval)
-    if res.kind == "feed" and snap.config.websub_hubs:
-        # WebSub discovery (W3C WebSub 4): the hubs and this topic's canonical URL
-        for hub in snap.config.websub_hubs:
-            resp.headers.add("Link", f'<{hub}>; rel="hub"')
-        resp.headers.add("Link", f'<{snap.config.site.base_url}{path}>; rel="self"')
+    # WebSub discovery (W3C WebSub 4): the hubs and this topic's canonical URL
+    for name, value in link_headers(res, path, snap.config):
+        resp.headers.add(name, value)
     return resp
 
 
-XML_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
-ARCHIVE_MAX_AGE = 365 * 24 * 3600
-BROWSER_VIEW_TYPE = "text/xml; charset=utf-8"
 
 
 def wants_page(res: Resource) -> bool:
@@ -62,30 +58,8 @@ def wants_page(res: Resource) -> bool:
 def send_resource(res: Resource, max_age: int) -> Response:
     gz = request.accept_encodings["gzip"] > 0 or request.accept_encodings["x-gzip"] > 0
     view = wants_page(res)
-    resp = Response(res.gzip_body if gz else res.body,
-                    content_type=BROWSER_VIEW_TYPE if view else res.content_type)
-    etag = res.gzip_etag if gz else res.etag
-    if gz:
-        resp.headers["Content-Encoding"] = "gzip"
-    resp.vary.add("Accept-Encoding")
-    if res.content_type.split(";")[0] in XML_FEED_TYPES:
-        resp.vary.add("Accept")
-        if view:
-            etag += "-view"  # another representation (content type): another tag
-    resp.set_etag(etag)
-    if res.last_modified is not None:
-        resp.last_modified = res.last_modified
-    resp.cache_control.public = True
-    if res.kind == "archive":
-        # A full archive page never changes (RFC 5005): let every cache keep it.
-        resp.cache_control.max_age = ARCHIVE_MAX_AGE
-        resp.cache_control.immutable = True
-    else:
-        resp.cache_control.max_age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
-    if res.kind in ("feed", "opml", "archive"):
-        resp.headers["Access-Control-Allow-Origin"] = "*"
-        resp.headers["Access-Control-Expose-Headers"] = "ETag, Last-Modified"
-    resp.headers["X-Content-Type-Options"] = "nosniff"
+    _, headers = feed_headers(res, gz, view, max_age)
+    resp = Response(res.gzip_body if gz else res.body, headers=headers)
     return resp.make_conditional(request)
 
 

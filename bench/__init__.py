@@ -1,0 +1,1 @@
+"""Benchmarks for feedsvc, run by hand: `python -m bench` (see bench/README.md)."""

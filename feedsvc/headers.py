@@ -1,0 +1,49 @@
+"""The headers of a resource response, defined once for the Flask views and the fast path."""
+from __future__ import annotations
+
+from typing import Any
+
+from werkzeug.http import http_date
+
+from .resources import Resource
+
+XML_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
+BROWSER_VIEW_TYPE = "text/xml; charset=utf-8"
+ARCHIVE_MAX_AGE = 365 * 24 * 3600
+
+
+def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str, list[tuple[str, str]]]:
+    """(ETag, headers) of a 200 response for ``res``: one definition for both serving paths."""
+    etag = res.gzip_etag if gz else res.etag
+    vary = "Accept-Encoding"
+    if res.content_type.split(";")[0] in XML_FEED_TYPES:
+        vary += ", Accept"
+        if view:
+            etag += "-view"  # another representation (content type): another tag
+    body = res.gzip_body if gz else res.body
+    headers = [("Content-Type", BROWSER_VIEW_TYPE if view else res.content_type),
+               ("Content-Length", str(len(body)))]
+    if gz:
+        headers.append(("Content-Encoding", "gzip"))
+    headers += [("Vary", vary), ("ETag", f'"{etag}"')]
+    if res.last_modified is not None:
+        headers.append(("Last-Modified", http_date(res.last_modified)))
+    if res.kind == "archive":
+        # A full archive page never changes (RFC 5005): let every cache keep it.
+        headers.append(("Cache-Control", f"public, max-age={ARCHIVE_MAX_AGE}, immutable"))
+    else:
+        age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
+        headers.append(("Cache-Control", f"public, max-age={age}"))
+    if res.kind in ("feed", "opml", "archive"):
+        headers += [("Access-Control-Allow-Origin", "*"),
+                    ("Access-Control-Expose-Headers", "ETag, Last-Modified")]
+    headers.append(("X-Content-Type-Options", "nosniff"))
+    return etag, headers
+
+
+def link_headers(res: Resource, path: str, config: Any) -> list[tuple[str, str]]:
+    """WebSub discovery (W3C WebSub 4) for a current feed: each hub, then the feed's own URL."""
+    if res.kind != "feed" or not config.websub_hubs:
+        return []
+    return [*(("Link", f'<{hub}>; rel="hub"') for hub in config.websub_hubs),
+            ("Link", f'<{config.site.base_url}{path}>; rel="self"')]

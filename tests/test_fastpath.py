@@ -1,0 +1,50 @@
+"""The lean path for feed polls answers exactly as the Flask views would."""
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from werkzeug.test import Client
+
+from feedsvc.fastpath import FastFeeds
+
+
+@pytest.fixture
+def site(write_entry):
+    write_entry("a.md", {"title": "Alpha", "date": "2025-07-01T00:00:00Z", "categories": ["Science"]})
+
+
+def answer(wsgi, path, headers, method):
+    r = Client(wsgi).open(path, method=method, headers=headers)
+    hs = sorted((k, v) for k, v in r.headers.items() if k != "Date")
+    return r.status_code, hs, r.get_data()
+
+
+@pytest.mark.parametrize("hubs", [[], ["https://hub.example/"]])
+def test_fast_and_full_paths_give_the_same_answers(site, make_app, hubs):
+    app = make_app(websub={"hubs": hubs})
+    fast = app.wsgi_app
+    assert isinstance(fast, FastFeeds)
+    full = fast.app
+    client = Client(fast)
+    etags = {p: client.get(p).headers["ETag"] for p in ("/feed.rss", "/opml.xml")}
+    gz_etag = client.get("/feed.rss", headers={"Accept-Encoding": "gzip"}).headers["ETag"]
+    variants = [
+        {}, {"Accept-Encoding": "gzip"}, {"Accept-Encoding": "gzip;q=0"}, {"Accept-Encoding": "br, x-gzip"},
+        {"If-None-Match": etags["/feed.rss"]}, {"If-None-Match": f'"x", {gz_etag}', "Accept-Encoding": "gzip"},
+        {"If-None-Match": "*"}, {"If-None-Match": '"stale"'}, {"If-None-Match": f"W/{etags['/feed.rss']}"},
+        {"Accept": "application/rss+xml"}, {"If-Modified-Since": "Tue, 01 Jul 2025 00:00:00 GMT"},
+    ]
+    paths = ["/feed.rss", "/feed.atom", "/categories/science/feed.json", "/opml.xml"]
+    for path, headers, method in itertools.product(paths, variants, ["GET", "HEAD"]):
+        assert answer(fast, path, headers, method) == answer(full, path, headers, method), (path, headers, method)
+
+
+def test_other_requests_go_to_the_full_app(site, make_app):
+    app = make_app()
+    client = Client(app.wsgi_app)
+    browser = client.get("/feed.rss", headers={"Accept": "text/html,*/*;q=0.8"})
+    assert browser.headers["Content-Type"] == "text/xml; charset=utf-8"
+    assert client.post("/feed.rss").status_code == 405
+    assert client.get("/").status_code == 200
+    assert client.get("/categories/nope/feed.rss").status_code == 404
