@@ -42,7 +42,7 @@ def _authorize() -> None:
 def admin_refresh() -> Response:
     _authorize()
     service = get_service()
-    report = service.refresh()
+    report = service.refresh_now()
     data = report.as_dict()
     if service.notifier is not None:
         # delivery runs in the background; this is each hub's state right now

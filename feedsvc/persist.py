@@ -303,6 +303,18 @@ class SnapshotStore:
     def read_report(self) -> dict[str, Any] | None:
         return self._read_json("last-refresh.json")
 
+    def request_refresh(self) -> float:
+        """Ask the leader for a refresh; returns the time asked (a refresh that starts later answers it)."""
+        asked = time.time()
+        atomic_write(self.root / "refresh-request", repr(asked).encode())
+        return asked
+
+    def refresh_requested_at(self) -> float | None:
+        try:
+            return float((self.root / "refresh-request").read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def write_schedule(self, data: dict[str, Any]) -> None:
         self._write_json("schedule.json", data)
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from datetime import datetime, timedelta, timezone
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -16,6 +17,7 @@ log = logging.getLogger("feedsvc.scheduler")
 # when the refresh reads the clock.
 DUE_MARGIN = timedelta(milliseconds=50)
 FOLLOW_SECONDS = 2
+REQUEST_POLL_SECONDS = 0.05
 
 
 class RefreshScheduler:
@@ -28,6 +30,7 @@ class RefreshScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._started = False
+        self._stop_requests = threading.Event()
 
     @property
     def running(self) -> bool:
@@ -44,6 +47,9 @@ class RefreshScheduler:
             self._sched.add_job(self._follow, "interval", seconds=FOLLOW_SECONDS, id="follow")
         self._sched.start()
         self._started = True
+        if self.disk is not None:
+            self._requests = threading.Thread(target=self._serve_requests, name="feedsvc-requests", daemon=True)
+            self._requests.start()
         self.refresher.listeners.append(self._after_refresh)
         if self.refresher.last is not None:
             self._after_refresh(self.refresher.last)
@@ -58,6 +64,7 @@ class RefreshScheduler:
             self.refresher.listeners.remove(self._after_refresh)
         except ValueError:
             pass
+        self._stop_requests.set()
         if self._sched.running:
             self._sched.shutdown(wait=True)
         log.info("scheduler stopped")
@@ -68,6 +75,24 @@ class RefreshScheduler:
             if job.id in out:
                 out[job.id] = getattr(job, "next_run_time", None)
         return out
+
+    def _serve_requests(self) -> None:
+        """Run the refreshes other processes ask for (admin requests they received).
+
+        The leader keeps every parsed entry in memory, so its refresh re-reads
+        only what changed; a worker that refreshed itself would parse the whole
+        folder first.
+        """
+        assert self.disk is not None
+        handled = self.disk.refresh_requested_at() or 0.0
+        while not self._stop_requests.wait(REQUEST_POLL_SECONDS):
+            asked = self.disk.refresh_requested_at()
+            if asked is not None and asked > handled:
+                handled = asked
+                try:
+                    self.refresher.refresh()
+                except Exception:  # pragma: no cover - refresh() reports its own failures
+                    log.exception("requested refresh failed")
 
     def _follow(self) -> None:
         assert self.disk is not None

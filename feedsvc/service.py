@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,6 +14,19 @@ from .scheduler import RefreshScheduler
 from .websub import Notifier
 
 log = logging.getLogger("feedsvc")
+LEADER_WAIT_SECONDS = 120
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -45,6 +59,28 @@ class Service:
 
     def refresh(self) -> RefreshReport:
         return self.refresher.refresh()
+
+    def refresh_now(self) -> RefreshReport:
+        """An operator's refresh: run by the process that runs the scheduler, if another one does.
+
+        That process holds every parsed entry, so it re-reads only what
+        changed. This one waits for a refresh that started after it asked, and
+        serves its result; with no live leader (or no answer) it refreshes itself.
+        """
+        disk = self.store.disk
+        leader = (disk.read_schedule() or {}).get("pid") if disk is not None else None
+        if disk is None or self.is_leader or not _alive(leader):
+            return self.refresh()
+        asked = disk.request_refresh()
+        deadline = time.monotonic() + LEADER_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            data = disk.read_report()
+            if data and data.get("started_wall", 0.0) >= asked and data.get("finished"):
+                self.store.poll(force=True)
+                return RefreshReport.from_dict(data)
+            time.sleep(0.01)
+        log.warning("the scheduler process %s did not answer a refresh request; refreshing here", leader)
+        return self.refresh()
 
     def start(self) -> None:
         """Render at once if nothing is on disk yet; else serve the last snapshot and refresh behind it."""

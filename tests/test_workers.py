@@ -147,3 +147,21 @@ def test_restart_serves_the_last_snapshot_from_the_first_request(cluster):
         assert {first.headers["ETag"]} == before
     finally:
         s2.stop()
+
+
+def test_admin_refreshes_are_run_by_the_scheduler_process(cluster):
+    start, tmp = cluster
+    s = start(2)
+    deadline = time.monotonic() + 10
+    leader = None
+    while time.monotonic() < deadline and not leader:
+        leader = (requests.get(s.base + "/status", timeout=5).json()["schedule"] or {}).get("pid")
+        time.sleep(0.1)
+    ran_by = set()
+    for i in range(8):   # new connections land on both workers
+        write(tmp, f"n{i}.md", f"New {i}", f"2025-08-0{i + 1}T00:00:00Z")
+        r = requests.post(s.base + "/admin/refresh", headers={"Authorization": f"Bearer {TOKEN}",
+                                                               "Connection": "close"}, timeout=60).json()
+        assert r["ok"] and f"tag:news.example.org,2025-08-0{i + 1}:/articles/n{i}/" in r["added"]
+        ran_by.add(r["by_pid"])
+    assert ran_by == {leader}
