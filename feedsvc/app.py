@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import atexit
+import multiprocessing.util
 import os
 
 from flask import Flask
@@ -49,6 +50,9 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
                 if not service.scheduler.running:
                     service.start_scheduler()
         atexit.register(service.shutdown)
+        # A worker process of a server started through multiprocessing ends with
+        # os._exit, which skips atexit; its finalizers still run.
+        multiprocessing.util.Finalize(None, service.shutdown, exitpriority=10)
     return app
 
 

@@ -41,7 +41,7 @@ class FastFeeds:
         store = self.service.store
         store.poll()
         snap = store.current
-        res = snap.resources.get(path)
+        res = snap.get(path)
         if res is None or res.kind not in FAST_KINDS or "text/html" in environ.get("HTTP_ACCEPT", ""):
             return self.app(environ, start_response)
         inm = environ.get("HTTP_IF_NONE_MATCH")

@@ -125,8 +125,9 @@ class Service:
         self.scheduler.shutdown()
         if self.notifier is not None:
             self.notifier.close()
-        if self.store.disk is not None:
-            self.store.disk.leader_lock.release()  # a no-op unless this process holds it
+        # The leader lock is not released here: the kernel frees it when the
+        # process ends, and releasing it early would elect another worker of a
+        # server that is stopping as a whole.
 
 
 def make_service(config: Config, clock: Clock = utcnow) -> Service:

@@ -57,10 +57,11 @@ def titles(server: Server, path: str = "/feed.atom") -> list[str]:
     return [e.title for e in feedparser.parse(server.get(path).content).entries]
 
 
-def test_gzip_head_and_304_over_a_real_connection(tmp_path, server_factory):
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_gzip_head_and_304_over_a_real_connection(tmp_path, server_factory, server):
     cfg = write_config(tmp_path)
     write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
-    s = server_factory(cfg)
+    s = server_factory(cfg, "--server", server)
     r = s.get("/categories/world-us-news/feed.rss", headers={"Accept-Encoding": "gzip"}, stream=True)
     raw = r.raw.read(decode_content=False)
     assert r.headers["Content-Encoding"] == "gzip" and gzip.decompress(raw).startswith(b"<?xml")
@@ -101,9 +102,10 @@ def test_interval_refresh_picks_up_new_files(tmp_path, server_factory):
     assert titles(s) == ["Beta", "Alpha"]
 
 
-def test_sigterm_stops_the_scheduler_and_exits_cleanly(tmp_path, server_factory):
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_sigterm_stops_the_scheduler_and_exits_cleanly(tmp_path, server_factory, server):
     cfg = write_config(tmp_path)
-    s = server_factory(cfg)
+    s = server_factory(cfg, "--server", server)
     assert s.terminate() == 0
     out = s.output()
     assert "scheduler stopped" in out and "Traceback" not in out
