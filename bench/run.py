@@ -244,11 +244,14 @@ def hugo_incremental(site: Path) -> float | None:
     """Hugo's own "Total in" for a rebuild after one content file is edited, under `hugo server`."""
     port = free_port()
     log = open(CORPORA / "hugo-server.log", "w+")
-    proc = subprocess.Popen(["hugo", "server", "-s", str(site), "--port", str(port), "--disableLiveReload",
-                             "--renderToMemory"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    # hugo server renders to memory by default (older versions have no flag for it)
+    proc = subprocess.Popen(["hugo", "server", "-s", str(site), "--port", str(port), "--disableLiveReload"],
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.time() + 900
         while time.time() < deadline and "Web Server is available" not in Path(log.name).read_text():
+            if proc.poll() is not None:
+                return None
             time.sleep(0.5)
         target = next((site / "content" / "posts").iterdir())
         target.write_text(target.read_text() + "\nOne more sentence.\n")
@@ -374,7 +377,10 @@ def run_size(name: str, args: argparse.Namespace) -> list[Row]:
                         verdict(cold <= hugo_time / share if hugo_time else None)))
         rows.append(Row(f"{name}: feeds (all formats)", str(len(feeds))))
         # incremental: edit the newest entry's file, refresh through the admin API
-        newest = max(entries.rglob("*.md"), key=lambda p: p.stat().st_mtime_ns)
+        # the newest entry: it is in the site feed and in each of its categories' feeds
+        first_url = json.loads(get(svc.base + "/feed.json")[2])["items"][0]["url"]
+        slug = first_url.rstrip("/").rsplit("/", 1)[1]
+        newest = next(entries.rglob(f"{slug}.md"))
         _, headers, _ = get(svc.base + "/feed.atom", {"Accept-Encoding": "gzip"})
         newest.write_text(newest.read_text(encoding="utf-8") + "\nOne more sentence.\n", encoding="utf-8")
         t = time.perf_counter()
