@@ -135,6 +135,15 @@ def stylesheet() -> Response:
     return _respond(request.path, "No such stylesheet.")
 
 
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    # Browsers ask for it on every feed they show; "no icon" beats a logged 404.
+    resp = Response(status=204)
+    resp.cache_control.public = True
+    resp.cache_control.max_age = 86400
+    return resp
+
+
 @bp.get("/healthz")
 def healthz() -> Response:
     resp = Response("ok\n", content_type="text/plain; charset=utf-8")

@@ -17,7 +17,7 @@ def test_every_setting_is_in_the_configuration_table(setting):
 
 def test_every_route_is_documented(app):
     documented = {"/", "/feed.<fmt>", "/categories/<slug>/feed.<fmt>", "/categories/<slug>/", "/articles/<slug>/",
-                  "/opml.xml", "/style.css", "/feed.css", "/healthz", "/status", "/metrics", "/admin/refresh",
+                  "/opml.xml", "/style.css", "/feed.css", "/favicon.ico", "/healthz", "/status", "/metrics", "/admin/refresh",
                   "/archive/<int:number>/feed.<fmt>", "/categories/<slug>/archive/<int:number>/feed.<fmt>"}
     rules = {r.rule for r in app.url_map.iter_rules() if r.endpoint != "static"}
     assert rules == documented
