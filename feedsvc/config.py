@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from .errors import ConfigError
 from .model import Author
+from .resources import digest
 from .slugs import is_slug
 
 FORMATS = ("rss", "atom", "json")
@@ -414,3 +415,9 @@ def _categories(table: Mapping[str, Any], src: str | None) -> dict[str, Category
             taken[slug] = name
         out[name] = CategorySettings(**vals)
     return out
+
+
+def output_key(config: Config) -> str:
+    """A digest of what, in the config, shapes the rendered bytes (not the token, not the server)."""
+    return digest(repr((config.site, config.entries_path, config.max_entries, config.formats, config.full_content,
+                        config.refresh_interval, sorted(config.categories.items()), config.websub_hubs)).encode())

@@ -30,12 +30,11 @@ from typing import Any, Iterator
 from .archive import archive_count
 from .archive import page as archive_page
 from .catalog import Category
-from .config import Config
+from .config import Config, output_key
 from .entries import parse_entry
 from .model import Entry
 from .pages import HTML_TYPE, article_page
 from .render import FeedSource, archive_path
-from .persist_keys import config_key
 from .resources import Resource, make_resource
 from .site import parse_archive_path, render_archive
 
@@ -108,7 +107,7 @@ class DiskSnapshot:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
-    def config_key(self) -> str:
+    def output_key(self) -> str:
         return self.manifest["config"]
 
     @property
@@ -278,7 +277,7 @@ class SnapshotStore:
         cat = snapshot.catalog
         manifest = {
             "format": FORMAT,
-            "config": config_key(snapshot.config),
+            "config": output_key(snapshot.config),
             "started_wall": started_wall,
             "resources": resources,
             # enough to order each feed's entries and find an archive page's files

@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING, Callable, Mapping
 from . import __version__
 from .catalog import Catalog, Category
 from .model import Entry
-from .config import Config
-from .persist_keys import config_key
+from .config import Config, output_key
 from .pages import HTML_TYPE, OPML_TYPE, article_page, category_page, index_page, opml
 from .archive import archive_count
 from .archive import page as archive_page
@@ -117,8 +116,8 @@ class Snapshot:
         return {e.id: e.digest for e in self.catalog.entries}
 
     @property
-    def config_key(self) -> str:
-        return config_key(self.config)
+    def output_key(self) -> str:
+        return output_key(self.config)
 
     def fingerprints(self) -> dict[str, tuple[str, str]]:
         return {p: (r.fingerprint, r.etag) for p, r in self.resources.items()}
@@ -138,7 +137,7 @@ def empty_snapshot(config: Config) -> Snapshot:
 def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None
                ) -> tuple[Snapshot, list[FeedChange], int]:
     """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered)."""
-    same_config = previous is not None and previous.config_key == config_key(config)
+    same_config = previous is not None and previous.output_key == output_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
     out: dict[str, Resource | Future[Resource]] = {}
     # Rendering is Python and holds the GIL; compressing and hashing do not, so
