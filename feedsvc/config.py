@@ -65,6 +65,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("websub", "retries", "count", 3, "Further tries, with doubling pauses, when a hub fails."),
     Setting("cache", "path", "path", ".feedsvc-cache", "Folder for the rendered snapshot that workers share and "
             "restarts serve at once."),
+    Setting("cache", "memory_mb", "posint", 256, "Megabytes of rendered feeds each process keeps in memory; "
+            "the rest are read from the cache folder when asked for."),
 )
 
 CATEGORY_KEYS = {
@@ -112,6 +114,7 @@ class Config:
     workers: int = 0
     threads: int = 4
     cache_path: Path | None = None
+    cache_memory_mb: int = 256
     websub_hubs: tuple[str, ...] = ()
     websub_timeout: int = 10
     websub_retries: int = 3
@@ -375,6 +378,7 @@ def config_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | No
         workers=values["server.workers"],
         threads=values["server.threads"],
         cache_path=cache_path,
+        cache_memory_mb=values["cache.memory_mb"],
         websub_hubs=values["websub.hubs"],
         websub_timeout=values["websub.timeout_seconds"],
         websub_retries=values["websub.retries"],

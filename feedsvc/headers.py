@@ -20,9 +20,8 @@ def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str
         vary += ", Accept"
         if view:
             etag += "-view"  # another representation (content type): another tag
-    body = res.gzip_body if gz else res.body
     headers = [("Content-Type", BROWSER_VIEW_TYPE if view else res.content_type),
-               ("Content-Length", str(len(body)))]
+               ("Content-Length", str(res.gzip_size if gz else res.size))]
     if gz:
         headers.append(("Content-Encoding", "gzip"))
     headers += [("Vary", vary), ("ETag", f'"{etag}"')]

@@ -19,7 +19,6 @@ import fcntl
 import json
 import logging
 import os
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -35,26 +34,12 @@ from .entries import parse_entry
 from .model import Entry
 from .pages import HTML_TYPE, article_page
 from .render import FeedSource, archive_path
-from .resources import Resource, make_resource
-from .site import parse_archive_path, render_archive
+from .resources import LRU, Blobs, Resource, atomic_write, make_resource
+from .site import lazy_pages, parse_archive_path, render_archive
 
 log = logging.getLogger("feedsvc.persist")
 KEEP_GENERATIONS = 3
-FORMAT = 2
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+FORMAT = 3
 
 
 class FileLock:
@@ -102,7 +87,9 @@ class DiskSnapshot:
     config: Config
     manifest: dict[str, Any]
     root: Path
-    _loaded: dict[str, Resource] = field(default_factory=dict, repr=False)
+    blobs: Blobs
+    _loaded: dict[str, Resource] = field(default_factory=dict, repr=False)   # metadata only
+    _lazy: LRU[str, Resource] = field(default_factory=lazy_pages, repr=False)
     _orders: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -143,14 +130,12 @@ class DiskSnapshot:
                 return self.article(path[len("/articles/"):-1])
             wanted = parse_archive_path(path)
             return self.archive(*wanted) if wanted is not None else None
-        etag, gzip_etag, ctype, lm, kind, fp = meta
-        try:
-            body = blob_path(self.root, etag).read_bytes()
-            gz = blob_path(self.root, gzip_etag).read_bytes()
-        except FileNotFoundError:
+        etag, gzip_etag, ctype, lm, kind, fp, size, gzip_size = meta
+        if not (self.blobs.has(etag) and self.blobs.has(gzip_etag)):
             log.error("snapshot %s: blob missing for %s", self.generation, path)
             return None
-        r = Resource(body, ctype, etag, gz, gzip_etag, datetime.fromisoformat(lm) if lm else None, kind, fp)
+        r = Resource(ctype, etag, gzip_etag, datetime.fromisoformat(lm) if lm else None, kind, fp, size, gzip_size,
+                     blobs=self.blobs)
         with self._lock:
             return self._loaded.setdefault(path, r)
 
@@ -166,7 +151,7 @@ class DiskSnapshot:
         return parse_entry(raw, meta[0], self.config.site).entry
 
     def article(self, slug: str) -> Resource | None:
-        r = self._loaded.get(f"/articles/{slug}/")
+        r = self._lazy.get(f"/articles/{slug}/")
         if r is not None:
             return r
         entry = self._entry(slug)
@@ -176,8 +161,7 @@ class DiskSnapshot:
         cats = {c.slug: c for c in self.categories}
         own = tuple(dict.fromkeys(cats[slug_of[n]] for n in entry.categories if slug_of.get(n) in cats))
         r = make_resource(article_page(entry, own, self.config), HTML_TYPE, "page", entry.updated)
-        with self._lock:
-            return self._loaded.setdefault(f"/articles/{slug}/", r)
+        return self._lazy.put(f"/articles/{slug}/", r)
 
     def _feed_slugs(self, key: str) -> list[str]:
         """Slugs of a feed's entries, newest first (ties by id), as the catalog orders them."""
@@ -191,7 +175,7 @@ class DiskSnapshot:
 
     def archive(self, key: str, number: int, fmt: str) -> Resource | None:
         path = archive_path(f"/categories/{key}" if key else "", number, fmt)
-        r = self._loaded.get(path)
+        r = self._lazy.get(path)
         if r is not None:
             return r
         cat = next((c for c in self.categories if c.slug == key), None)
@@ -208,8 +192,7 @@ class DiskSnapshot:
                            {c.slug: c.name for c in self.categories}, total=len(slugs), entries=entries)
         if r is None:
             return None
-        with self._lock:
-            return self._loaded.setdefault(path, r)
+        return self._lazy.put(path, r)
 
     def archive_paths(self) -> list[str]:
         n = self.config.max_entries
@@ -230,15 +213,12 @@ class DiskSnapshot:
         return {c[0] for c in self.manifest["categories"]}
 
 
-def blob_path(root: Path, tag: str) -> Path:
-    return root / "blobs" / tag[:2] / tag
-
-
 class SnapshotStore:
     """Reads and writes snapshots in one cache folder."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, memory_bytes: int = 256 * 2**20) -> None:
         self.root = root
+        self.blobs = Blobs(root, memory_bytes)
         for sub in ("blobs", "snapshots"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.refresh_lock = FileLock(root / "refresh.lock")
@@ -261,19 +241,18 @@ class SnapshotStore:
             return None
         if manifest.get("format") != FORMAT:
             return None
-        return DiskSnapshot(gen, config, manifest, self.root)
+        return DiskSnapshot(gen, config, manifest, self.root, self.blobs)
 
     def write(self, snapshot: Any, report: dict[str, Any], started_wall: float) -> str:
         """Persist ``snapshot`` (a ``site.Snapshot``) and make it current. Returns its generation."""
         resources: dict[str, list[Any]] = {}
         for path, r in snapshot.resources.items():
-            for tag, data in ((r.etag, r.body), (r.gzip_etag, r.gzip_body)):
-                p = blob_path(self.root, tag)
-                if not p.exists():
-                    p.parent.mkdir(exist_ok=True)
-                    atomic_write(p, data)
+            if r.data is not None:   # rendered without the blob store (bodies written as they are rendered)
+                self.blobs.put(r.etag, r.body)
+                self.blobs.put(r.gzip_etag, r.gzip_body)
             resources[path] = [r.etag, r.gzip_etag, r.content_type,
-                               r.last_modified.isoformat() if r.last_modified else None, r.kind, r.fingerprint]
+                               r.last_modified.isoformat() if r.last_modified else None, r.kind, r.fingerprint,
+                               r.size, r.gzip_size]
         cat = snapshot.catalog
         manifest = {
             "format": FORMAT,

@@ -215,7 +215,8 @@ class Refresher:
                 self._cache = EntryCache(self.config.site)
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache)
             catalog = build_catalog(loaded.entries, self.config, started)
-            snapshot, feeds, rendered = build_site(catalog, self.config, previous)
+            snapshot, feeds, rendered = build_site(catalog, self.config, previous,
+                                                   self.disk.blobs if self.disk is not None else None)
             old = previous.entry_digests
             new = {e.id: e.digest for e in catalog.entries}
             problems = (*loaded.problems, *catalog.problems)
@@ -267,7 +268,7 @@ def _pid() -> int:
 
 
 def new_refresher(config: Config, clock: Clock = utcnow) -> Refresher:
-    disk = SnapshotStore(config.cache_path) if config.cache_path is not None else None
+    disk = SnapshotStore(config.cache_path, config.cache_memory_mb * 2**20) if config.cache_path is not None else None
     start: AnySnapshot = empty_snapshot(config)
     if disk is not None:
         loaded = disk.load(config)

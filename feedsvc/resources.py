@@ -1,23 +1,143 @@
-"""A finished HTTP body with everything a response needs, computed once per refresh."""
+"""A finished HTTP body with everything a response needs, computed once per refresh.
+
+Bodies live either in memory (no cache folder, or pages rendered on request)
+or as content-addressed files in the cache folder, read through a cache of
+bounded size: a site with a hundred thousand entries renders gigabytes of
+feeds, and holding them all in every worker would cost that much memory per
+worker for bytes most of which nobody asks for between two refreshes.
+"""
 from __future__ import annotations
 
+import contextlib
 import hashlib
-from dataclasses import dataclass
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Callable, Generic, Hashable, TypeVar
 
 from zlib_ng import gzip_ng
 
 
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` holds either its old content or all of the new."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class LRU(Generic[K, V]):
+    """A thread-safe least-recently-used map bounded by the total weight of its values."""
+
+    def __init__(self, budget: int, weigh: Callable[[V], int] = lambda v: 1) -> None:
+        self.budget = budget
+        self._weigh = weigh
+        self._items: OrderedDict[K, tuple[V, int]] = OrderedDict()
+        self._weight = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                return None
+            self._items.move_to_end(key)
+            return hit[0]
+
+    def put(self, key: K, value: V) -> V:
+        """Keep ``value`` unless the key is already held; returns the value held."""
+        w = self._weigh(value)
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                return hit[0]
+            if w > self.budget:
+                return value   # larger than the whole budget: served, never kept
+            self._items[key] = (value, w)
+            self._weight += w
+            while self._weight > self.budget:
+                _, (_, old) = self._items.popitem(last=False)
+                self._weight -= old
+            return value
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def weight(self) -> int:
+        return self._weight
+
+
+class Blobs:
+    """Content-addressed body files (``blobs/ab/<tag>``) and a bounded cache of their bytes."""
+
+    def __init__(self, root: Path, memory_bytes: int) -> None:
+        self.root = root
+        self.cache: LRU[str, bytes] = LRU(memory_bytes, len)
+
+    def path(self, tag: str) -> Path:
+        return self.root / "blobs" / tag[:2] / tag
+
+    def put(self, tag: str, data: bytes) -> None:
+        p = self.path(tag)
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(p, data)
+
+    def has(self, tag: str) -> bool:
+        return self.path(tag).exists()
+
+    def read(self, tag: str) -> bytes:
+        data = self.cache.get(tag)
+        if data is None:
+            with open(self.path(tag), "rb") as fh:
+                data = fh.read()
+            data = self.cache.put(tag, data)
+        return data
+
+
 @dataclass(frozen=True)
 class Resource:
-    body: bytes
     content_type: str
     etag: str                         # strong, of ``body``
-    gzip_body: bytes
     gzip_etag: str                    # the gzip variant is another representation: its own tag
     last_modified: datetime | None    # newest ``updated`` of what the body shows
-    kind: str                         # "feed", "page", "opml" or "asset"
+    kind: str                         # "feed", "page", "opml", "asset" or "archive"
     fingerprint: str = ""             # of the inputs: equal fingerprints give equal bytes
+    size: int = 0
+    gzip_size: int = 0
+    data: bytes | None = field(default=None, repr=False)        # the body, when held in memory
+    gzip_data: bytes | None = field(default=None, repr=False)
+    blobs: Blobs | None = field(default=None, repr=False, compare=False)   # where it is, when not
+
+    @property
+    def body(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.blobs is not None
+        return self.blobs.read(self.etag)
+
+    @property
+    def gzip_body(self) -> bytes:
+        if self.gzip_data is not None:
+            return self.gzip_data
+        assert self.blobs is not None
+        return self.blobs.read(self.gzip_etag)
 
 
 def digest(data: bytes) -> str:
@@ -25,10 +145,15 @@ def digest(data: bytes) -> str:
 
 
 def make_resource(body: bytes, content_type: str, kind: str, last_modified: datetime | None,
-                  fingerprint: str = "") -> Resource:
+                  fingerprint: str = "", blobs: Blobs | None = None) -> Resource:
+    """Compress and tag ``body``; with ``blobs``, write both to the cache folder and keep neither."""
     # mtime=0 keeps the compressed bytes (and so their ETag) reproducible;
     # zlib-ng gives zlib's level-6 ratio in about 60% of the time.
     z = gzip_ng.compress(body, compresslevel=6, mtime=0)
     tag = digest(body)
-    return Resource(body=body, content_type=content_type, etag=tag, gzip_body=z, gzip_etag=f"{tag}-gz",
-                    last_modified=last_modified, kind=kind, fingerprint=fingerprint)
+    gz_tag = f"{tag}-gz"
+    if blobs is not None:
+        blobs.put(tag, body)
+        blobs.put(gz_tag, z)
+        return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), len(z), blobs=blobs)
+    return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), len(z), body, z)

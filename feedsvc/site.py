@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from dataclasses import dataclass, field
@@ -26,13 +25,20 @@ from .archive import archive_count
 from .archive import page as archive_page
 from .render import (CONTENT_TYPES, FeedSource, FeedSpec, archive_path, archive_spec, categories_of, feed_sources,
                      feed_specs, feed_updated, render)
-from .resources import Resource, digest, make_resource
+from .resources import LRU, Blobs, Resource, digest, make_resource
 
 if TYPE_CHECKING:
     from .persist import DiskSnapshot
 
 ASSETS = {"/style.css": "style.css", "/feed.css": "feed.css"}
 CSS_TYPE = "text/css; charset=utf-8"
+# Article and archive pages rendered on request are kept up to this many bytes
+# per process: crawlers walk every one of them, readers come back to few.
+LAZY_PAGES_BYTES = 32 * 2**20
+
+
+def lazy_pages() -> LRU[str, Resource]:
+    return LRU(LAZY_PAGES_BYTES, lambda r: r.size + r.gzip_size + 500)
 
 
 @dataclass
@@ -44,8 +50,7 @@ class Snapshot:
     catalog: Catalog
     config: Config
     generation: str = ""
-    _lazy: dict[str, Resource] = field(default_factory=dict, repr=False)   # path -> page rendered on request
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _lazy: LRU[str, Resource] = field(default_factory=lazy_pages, repr=False)   # path -> page rendered on request
 
     def get(self, path: str) -> Resource | None:
         r = self.resources.get(path)
@@ -71,8 +76,7 @@ class Snapshot:
                            {c.slug: c.name for c in self.catalog.categories})
         if r is None:
             return None
-        with self._lock:
-            return self._lazy.setdefault(path, r)
+        return self._lazy.put(path, r)
 
     def _sources(self) -> dict[str, FeedSource]:
         return {s.key: s for s in feed_sources(self.catalog, self.config)}
@@ -92,8 +96,7 @@ class Snapshot:
             return None
         page = article_page(entry, self.catalog.entry_categories(entry), self.config)
         r = make_resource(page, HTML_TYPE, "page", entry.updated)
-        with self._lock:
-            return self._lazy.setdefault(path, r)
+        return self._lazy.put(path, r)
 
     def paths(self) -> list[str]:
         """Every public path, article and archive pages included (for export)."""
@@ -134,9 +137,14 @@ def empty_snapshot(config: Config) -> Snapshot:
     return Snapshot({}, Catalog((), ()), config)
 
 
-def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None
-               ) -> tuple[Snapshot, list[FeedChange], int]:
-    """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered)."""
+def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None,
+               blobs: Blobs | None = None) -> tuple[Snapshot, list[FeedChange], int]:
+    """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered).
+
+    With ``blobs``, each body goes to the cache folder as soon as it is
+    rendered and the snapshot holds none of them, so memory stays flat
+    however many feeds the site has.
+    """
     same_config = previous is not None and previous.output_key == output_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
     out: dict[str, Resource | Future[Resource]] = {}
@@ -148,7 +156,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             body: Callable[[], bytes]) -> None:
         old = prev.get(path)
         kept = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
-        out[path] = kept if kept is not None else pool.submit(make_resource, body(), ctype, kind, modified, fp)
+        out[path] = kept if kept is not None else pool.submit(make_resource, body(), ctype, kind, modified, fp, blobs)
 
     try:
         labels = {c.slug: c.name for c in catalog.categories}
