@@ -67,11 +67,15 @@ class Parsed:
     problems: tuple[Problem, ...] = ()
 
 
-def parse_entry(raw: bytes, path: str, site: SiteConfig) -> Parsed:
-    """Parse one file's bytes. Never raises for bad input: errors come back as problems."""
+def parse_entry(raw: bytes, path: str, site: SiteConfig, file: str = "") -> Parsed:
+    """Parse one file's bytes. Never raises for bad input: errors come back as problems.
+
+    With ``file`` (where ``raw`` was read from), the entry does not hold its
+    body but reads it from there when it is needed.
+    """
     warnings: list[Problem] = []
     try:
-        entry = _parse(raw, path, site, warnings)
+        entry = _parse(raw, path, site, warnings, file)
     except EntryError as e:
         return Parsed(None, (*warnings, Problem(path, e.field, e.message, e.line)))
     except (ValueError, TypeError, OverflowError, RecursionError) as e:
@@ -81,7 +85,8 @@ def parse_entry(raw: bytes, path: str, site: SiteConfig) -> Parsed:
     return Parsed(entry, tuple(warnings))
 
 
-def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> Entry:
+def _text(raw: bytes, path: str) -> tuple[str, int, int | None]:
+    """(clean text, control characters removed, line of the first)."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
@@ -94,6 +99,31 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
     removed, first_bad = unclean(text)
     if removed:
         text = clean_text(text)
+    return text, removed, first_bad
+
+
+def read_body(file: str, path: str) -> str:
+    """The Markdown body of an entry file, read again: what ``parse_entry`` found, without the YAML."""
+    try:
+        with open(file, "rb") as fh:
+            text, _, _ = _text(fh.read(), path)
+    except (OSError, EntryError):
+        return ""
+    end = _body_start(text)
+    return text[end:].lstrip("\n") if end is not None else ""
+
+
+def _body_start(text: str) -> int | None:
+    """Offset just past the closing fence of the front matter, or None."""
+    first_nl = text.find("\n")
+    if first_nl == -1:
+        return None
+    end = _FENCE.search(text, first_nl + 1)
+    return end.end() if end is not None else None
+
+
+def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], file: str = "") -> Entry:
+    text, removed, first_bad = _text(raw, path)
     meta, body, body_line = _split(text, path)
     if removed and first_bad is not None:
         where = "body" if first_bad >= body_line else "front matter"
@@ -167,7 +197,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem]) -> 
     return Entry(
         path=path, slug=slug, id=entry_id, title=title, date=published, updated=updated, link=link,
         author=author, categories=categories, tags=tags, summary=summary, image=image, draft=draft,
-        body=body, digest=hashlib.blake2b(raw, digest_size=16).hexdigest(),
+        body="" if file else body, digest=hashlib.blake2b(raw, digest_size=16).hexdigest(), file=file,
     )
 
 
@@ -442,7 +472,7 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
                 parsed = hit[1]
             else:
                 with open(full, "rb") as fh:
-                    parsed = parse_entry(fh.read(), rel, site)
+                    parsed = parse_entry(fh.read(), rel, site, full)
                 cache.parsed[rel] = (stamp, parsed)
                 reparsed += 1
         except OSError as e:

@@ -20,13 +20,13 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
     entries = tuple(entries)
     out: list[Problem] = []
     for e in entries:
-        first = first_paragraph_text(e.body)
+        first = first_paragraph_text(body := e.markdown)
         if len(first) > SUMMARY_LIMIT and e.summary and len(e.summary) <= SUMMARY_LIMIT and \
                 first.startswith(e.summary.rstrip("\u2026")):
             out.append(Problem(e.path, "summary", f"no summary, and the first paragraph is {len(first)} "
                                f"characters: readers see it cut at {SUMMARY_LIMIT}; add a summary",
                                severity="warning"))
-        relative = [u for u in _URL_ATTR.findall(markdown_to_html(e.body)) if u and not _ABSOLUTE.match(u)]
+        relative = [u for u in _URL_ATTR.findall(markdown_to_html(body)) if u and not _ABSOLUTE.match(u)]
         if relative:
             shown = ", ".join(relative[:3]) + (", ..." if len(relative) > 3 else "")
             out.append(Problem(e.path, "body", f"{len(relative)} relative link(s) made absolute against "

@@ -1,11 +1,18 @@
 """The frozen values that cross module boundaries."""
 from __future__ import annotations
 
-import functools
 import html
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime
+
+from .resources import LRU
+
+# Rendered bodies, by (file digest, link): an entry shows in the site feed and
+# its categories' feeds, in every format, and is rendered once for all of them
+# while it stays among the recently used. Bounded, because a large site has
+# more HTML than is worth holding between refreshes.
+_HTML: LRU[tuple[str, str], str] = LRU(64 * 2**20, len)
 
 
 @dataclass(frozen=True)
@@ -51,23 +58,42 @@ class Entry:
     summary: str = ""
     image: str | None = None
     draft: bool = False
-    body: str = field(default="", repr=False)   # Markdown
+    body: str = field(default="", repr=False)   # Markdown, when held; see ``markdown``
     digest: str = ""     # hash of the file's bytes: what changed between refreshes
+    # The file the body is read from on use, when it is not held: bodies are
+    # most of an entry's size, and most entries of a large site are in no feed.
+    file: str = field(default="", repr=False, compare=False)
 
-    @functools.cached_property
+    @property
+    def markdown(self) -> str:
+        """The Markdown body. Read from ``file`` when not held; a file gone since
+        the refresh that read it gives an empty body until the next refresh."""
+        if not self.file:
+            return self.body
+        from .entries import read_body
+        return read_body(self.file, self.path)
+
+    @property
     def content_html(self) -> str:
-        """Sanitised HTML with absolute URLs, rendered on first use only.
+        """Sanitised HTML with absolute URLs, rendered on use (and kept a while).
 
         Never raises: a body the renderer cannot take is published as escaped
         text, so one odd article cannot fail the refresh of every feed.
         """
+        key = (self.digest, self.link)
+        if self.digest:
+            hit = _HTML.get(key)
+            if hit is not None:
+                return hit
         from .markdown import render_body
+        body = self.markdown
         try:
-            return render_body(self.body, self.link)
+            out = render_body(body, self.link)
         except Exception:
             logging.getLogger("feedsvc.render").exception("%s: body could not be rendered; published as text",
                                                           self.path)
-            return "<pre>" + html.escape(self.body) + "</pre>"
+            out = "<pre>" + html.escape(body) + "</pre>"
+        return _HTML.put(key, out) if self.digest else out
 
     def sort_key(self) -> tuple[float, str]:
         """Newest first; ties broken by id so the order never wobbles."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from dataclasses import dataclass, field
@@ -151,12 +152,22 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     # Rendering is Python and holds the GIL; compressing and hashing do not, so
     # they run beside it on the other core.
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedsvc-gzip")
+    # Rendering can outrun compressing and writing; bodies waiting in the queue
+    # are memory, so only a few may wait.
+    waiting = threading.BoundedSemaphore(8)
 
     def put(path: str, fp: str, kind: str, ctype: str, modified: datetime | None,
             body: Callable[[], bytes]) -> None:
         old = prev.get(path)
         kept = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
-        out[path] = kept if kept is not None else pool.submit(make_resource, body(), ctype, kind, modified, fp, blobs)
+        if kept is not None:
+            out[path] = kept
+            return
+        data = body()
+        waiting.acquire()
+        fut = pool.submit(make_resource, data, ctype, kind, modified, fp, blobs)
+        fut.add_done_callback(lambda _: waiting.release())
+        out[path] = fut
 
     try:
         labels = {c.slug: c.name for c in catalog.categories}

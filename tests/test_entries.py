@@ -570,7 +570,7 @@ def test_control_characters_are_removed_with_a_warning_and_entry_published(write
     result = load(config)
     (e,) = result.entries
     assert e.title == "Bell and escape"
-    assert e.body == "Body with controls.\n"
+    assert e.markdown == "Body with controls.\n"
     assert result.errors == ()
     (w,) = result.problems
     assert w.severity == "warning" and w.path == "post.md"
@@ -667,7 +667,7 @@ def test_bom_and_crlf_line_endings_are_accepted(config):
     assert parsed.problems == ()
     assert parsed.entry is not None
     assert parsed.entry.title == "Windows"
-    assert parsed.entry.body == "Body line.\n"
+    assert parsed.entry.markdown == "Body line.\n"
 
 
 def test_digest_changes_with_the_bytes(config):
@@ -807,3 +807,19 @@ def test_cache_is_reset_when_the_site_settings_change(make_config, write_entry):
     assert moved.reparsed == 1
     assert moved.entries[0].date == utc(2025, 7, 26, 7, 30)
     assert load(paris, cache).reparsed == 0, "the caller's cache now serves the new site"
+
+
+def test_a_loaded_entry_reads_its_body_from_its_file_instead_of_holding_it(write_entry, config):
+    p = write_entry("post.md", {"title": "T", "date": "2025-07-26"}, "# Heading\n\nA \u201cquoted\u201d line.\n")
+    (e,) = load(config).entries
+    assert e.body == "" and e.file == str(p)
+    assert e.markdown == "# Heading\n\nA \u201cquoted\u201d line.\n"
+    assert "<h1>Heading</h1>" in e.content_html
+
+
+def test_a_body_whose_file_vanished_after_loading_is_empty_until_the_next_refresh(write_entry, config):
+    p = write_entry("gone.md", {"title": "T", "date": "2025-07-26"}, "Soon gone.\n")
+    (e,) = load(config).entries
+    p.unlink()
+    assert e.markdown == ""
+    assert load(config).entries == ()
