@@ -460,20 +460,35 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         return LoadResult((), tuple(problems), 0)
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
-    for rel, full, st in scan_entry_files(root):
+    scanned = scan_entry_files(root)
+    # Files that are new or changed since the cache saw them: parsed in one
+    # batch, so that a large first load can use every core.
+    todo: list[tuple[str, str]] = []
+    for rel, full, st in scanned:
+        if isinstance(st, OSError):
+            continue
+        hit = cache.parsed.get(rel)
+        if hit is None or hit[0] != (st.st_mtime_ns, st.st_size, st.st_ino):
+            todo.append((rel, full))
+    if todo:
+        from .parsejob import parse_files
+        fresh = dict(zip((rel for rel, _ in todo), parse_files(todo, site)))
+    else:
+        fresh = {}
+    for rel, full, st in scanned:
         files += 1
         seen_paths.add(rel)
         try:
             if isinstance(st, OSError):
                 raise st
-            stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
-            hit = cache.parsed.get(rel)
-            if hit is not None and hit[0] == stamp:
-                parsed = hit[1]
+            got = fresh.get(rel)
+            if got is None:
+                parsed = cache.parsed[rel][1]
+            elif isinstance(got, OSError):
+                raise got
             else:
-                with open(full, "rb") as fh:
-                    parsed = parse_entry(fh.read(), rel, site, full)
-                cache.parsed[rel] = (stamp, parsed)
+                parsed = got
+                cache.parsed[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), parsed)
                 reparsed += 1
         except OSError as e:
             problems.append(Problem(rel, "file", f"cannot read: {e.strerror or e}"))

@@ -32,8 +32,6 @@ _CLEAN_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "t
 
 # nh3 writes every attribute as name="value", so one pass over its output finds
 # them all; a Python hook inside nh3 costs a call per attribute, three times slower.
-_URL_ATTR = re.compile(r'\s(href|src|cite|poster)="([^"]*)"')
-_CLASS_ATTR = re.compile(r'\sclass="([^"]*)"')
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
@@ -80,26 +78,49 @@ def sanitize(fragment: str, base: str) -> str:
 
 
 def _absolutize(cleaned: str, base: str) -> str:
-    """Make href/src/cite/poster absolute; keep only language-* classes."""
+    """Make href/src/cite/poster absolute; keep only language-* classes.
 
-    def url(m: re.Match[str]) -> str:
-        attr, value = m.group(1), html.unescape(m.group(2)).strip()
-        if not value:  # a URL the sanitiser blanked: no link rather than a link to the page itself
-            return ""
-        scheme = _SCHEME.match(value)
-        if scheme is None:
-            return f' {attr}="{html.escape(urljoin(base, value))}"'
-        # data: only as an image source; nh3 already dropped every other unsafe scheme
-        if scheme.group(1).lower() == "data" and not (attr == "src" and value[5:].lower().startswith("image/")):
-            return ""
+    One pass over every ``="...`` (a literal the regex engine finds quickly),
+    looking back for the attribute's name: a pattern that starts with the name
+    is tried at every character, three times slower on a long body.
+    """
+    if '="' not in cleaned:
+        return cleaned
+
+    def attr(m: re.Match[str]) -> str:
+        s, i = m.string, m.start()
+        for name in _URL_NAMES:
+            n = len(name)
+            if s.startswith(name, i - n, i) and i - n > 0 and s[i - n - 1].isspace():
+                return _url(name, m.group(1), base, n)
+        if s.startswith("class", i - 5, i) and i > 5 and s[i - 6].isspace():
+            kept = [c for c in m.group(1).split() if c.startswith("language-")]
+            return f'="{" ".join(kept)}"' if kept else _DROP_CLASS
         return m.group(0)
 
-    def classes(m: re.Match[str]) -> str:
-        kept = [c for c in m.group(1).split() if c.startswith("language-")]
-        return f' class="{" ".join(kept)}"' if kept else ""
+    out = _ATTR_VALUE.sub(attr, cleaned)
+    # An attribute blanked above is cut out with the space and name before it.
+    return _BLANKED.sub("", out) if _DROP in out else out
 
-    cleaned = _URL_ATTR.sub(url, cleaned)
-    return _CLASS_ATTR.sub(classes, cleaned) if ' class="' in cleaned else cleaned
+
+_URL_NAMES = ("href", "src", "cite", "poster")
+_ATTR_VALUE = re.compile(r'="([^"]*)"')
+_DROP = "=\x00"
+_DROP_CLASS = _DROP
+_BLANKED = re.compile(r"\s[a-z]+=\x00")
+
+
+def _url(name: str, raw: str, base: str, n: int) -> str:
+    value = html.unescape(raw).strip()
+    if not value:  # a URL the sanitiser blanked: no link rather than a link to the page itself
+        return _DROP
+    scheme = _SCHEME.match(value)
+    if scheme is None:
+        return f'="{html.escape(urljoin(base, value))}"'
+    # data: only as an image source; nh3 already dropped every other unsafe scheme
+    if scheme.group(1).lower() == "data" and not (name == "src" and value[5:].lower().startswith("image/")):
+        return _DROP
+    return f'="{raw}"'
 
 
 # Anything CommonMark could take for raw HTML: a tag, a comment, a declaration.

@@ -19,6 +19,7 @@ from typing import Any, Callable, Union
 from .catalog import build_catalog
 from .config import Config
 from .entries import EntryCache, load_entries
+from .entrystore import EntryStore
 from .model import Problem
 from .persist import DiskSnapshot, SnapshotStore
 from .site import FeedChange, Snapshot, build_site, empty_snapshot
@@ -145,6 +146,7 @@ class Refresher:
     count: int = 0
     failures: int = 0
     listeners: list[Callable[[RefreshReport], None]] = field(default_factory=list)
+    entry_store: EntryStore | None = None
     _cache: EntryCache | None = None
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _inflight: Future[RefreshReport] | None = None
@@ -213,6 +215,8 @@ class Refresher:
         try:
             if self._cache is None:
                 self._cache = EntryCache(self.config.site)
+                if self.entry_store is not None:
+                    self.entry_store.load_into(self._cache)
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache)
             catalog = build_catalog(loaded.entries, self.config, started)
             snapshot, feeds, rendered = build_site(catalog, self.config, previous,
@@ -236,6 +240,8 @@ class Refresher:
                     self.disk.write(snapshot, report.as_dict(), wall)
                 self.disk.write_report(report.as_dict())
             self.store.swap(snapshot)
+            if self.entry_store is not None:
+                self.entry_store.save(self._cache.parsed)   # after the swap: readers wait for none of it
         except Exception as e:
             self.failures += 1
             self.count += 1
@@ -274,4 +280,7 @@ def new_refresher(config: Config, clock: Clock = utcnow) -> Refresher:
         loaded = disk.load(config)
         if loaded is not None:
             start = loaded
-    return Refresher(config, FeedStore(start, disk, config), clock)
+    entry_store = None
+    if config.cache_path is not None:
+        entry_store = EntryStore(config.cache_path / "entries.sqlite", repr((config.site, str(config.entries_path))))
+    return Refresher(config, FeedStore(start, disk, config), clock, entry_store=entry_store)

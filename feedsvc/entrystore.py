@@ -1,0 +1,119 @@
+"""Parsed entries on disk (SQLite), so that a restart re-reads only the files that changed.
+
+A row per entry file: its path, its stamp (mtime_ns, size, inode) and what
+parsing it gave (the entry without its body, and its problems), pickled. The
+rows of one refresh are written in one transaction, so an interrupted write
+leaves the previous rows; a database that cannot be read is set aside and
+rebuilt from the files, which are always the truth.
+
+The whole store is for one parser and one site: a change of either (another
+release, another zone or base URL) empties it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import sqlite3
+import time
+from pathlib import Path
+from typing import Mapping
+
+from . import __version__
+from .entries import EntryCache, Parsed, Stamp
+from .resources import digest
+
+log = logging.getLogger("feedsvc.entrystore")
+SCHEMA = 1
+
+
+class EntryStore:
+    def __init__(self, path: Path, key: str) -> None:
+        self.path = path
+        self.key = digest(repr((SCHEMA, __version__, key)).encode())
+        self._known: dict[str, Stamp] = {}   # what the database holds
+        self._db: sqlite3.Connection | None = None
+
+    def _open(self) -> sqlite3.Connection:
+        if self._db is None:
+            try:
+                self._db = self._connect()
+            except sqlite3.DatabaseError as e:
+                aside = self.path.with_name(f"{self.path.name}.broken-{int(time.time())}")
+                log.warning("%s cannot be read (%s); moved to %s and rebuilt from the entry files",
+                            self.path, e, aside.name)
+                os.replace(self.path, aside)
+                self._db = self._connect()
+        return self._db
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT)")
+            db.execute("CREATE TABLE IF NOT EXISTS entries (path TEXT PRIMARY KEY, mtime_ns INTEGER, size INTEGER,"
+                       " ino INTEGER, parsed BLOB)")
+            row = db.execute("SELECT value FROM meta WHERE name = 'key'").fetchone()
+            if row is None or row[0] != self.key:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM entries")
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('key', ?)", (self.key,))
+                db.execute("COMMIT")
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def load_into(self, cache: EntryCache) -> int:
+        """Fill ``cache`` with every stored entry; returns how many. Never raises for a bad store."""
+        try:
+            rows = self._open().execute("SELECT path, mtime_ns, size, ino, parsed FROM entries").fetchall()
+        except (sqlite3.Error, OSError) as e:
+            log.warning("cannot read %s (%s); parsing every entry file", self.path, e)
+            return 0
+        loads = pickle.loads
+        n = 0
+        for path, mtime, size, ino, blob in rows:
+            try:
+                parsed = loads(blob)
+            except Exception:  # a row from who knows where: parse that file again
+                continue
+            stamp = (mtime, size, ino)
+            cache.parsed[path] = (stamp, parsed)
+            self._known[path] = stamp
+            n += 1
+        return n
+
+    def save(self, parsed: Mapping[str, tuple[Stamp, Parsed]]) -> int:
+        """Make the store hold exactly ``parsed``; returns the rows written. Failures are logged, not raised."""
+        changed = [(p, s, v) for p, (s, v) in parsed.items() if self._known.get(p) != s]
+        gone = [p for p in self._known if p not in parsed]
+        if not changed and not gone:
+            return 0
+        dumps = pickle.dumps
+        try:
+            db = self._open()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.executemany("DELETE FROM entries WHERE path = ?", [(p,) for p in gone])
+                db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
+                               [(p, s[0], s[1], s[2], dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
+                                for p, s, v in changed])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except (sqlite3.Error, OSError) as e:
+            log.warning("cannot write %s (%s); the next restart parses more files", self.path, e)
+            return 0
+        for p in gone:
+            del self._known[p]
+        for p, s, _ in changed:
+            self._known[p] = s
+        return len(changed) + len(gone)
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None

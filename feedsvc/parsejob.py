@@ -1,0 +1,89 @@
+"""Parsing many entry files on every core.
+
+Parsing is Python holding the GIL, so a first load of a large folder uses
+helper processes. They are fresh interpreters (``python -m feedsvc.parsejob``)
+rather than forks: the service forks from threads (server, scheduler), where a
+lock held by another thread at fork time can hang the child. Each helper reads
+its share of files and sends back the parsed entries; if one fails for any
+reason, its share is parsed here instead, so a helper never costs an entry.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from .config import SiteConfig
+from .entries import Parsed, parse_entry
+
+log = logging.getLogger("feedsvc.parse")
+
+# Below this many files a helper's start (~0.3 s) costs more than it saves.
+PARALLEL_FROM = 2000
+MAX_HELPERS = 7
+
+Job = tuple[str, str]   # (relative path, absolute path)
+
+
+def parse_file(rel: str, full: str, site: SiteConfig) -> Parsed | OSError:
+    try:
+        with open(full, "rb") as fh:
+            raw = fh.read()
+    except OSError as e:
+        return e
+    return parse_entry(raw, rel, site, full)
+
+
+def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
+    """Parse ``jobs`` in order, on every core when they are many."""
+    helpers = min(MAX_HELPERS, (os.cpu_count() or 1) - 1, len(jobs) // PARALLEL_FROM)
+    if helpers <= 0:
+        return [parse_file(rel, full, site) for rel, full in jobs]
+    share = len(jobs) // (helpers + 1)
+    slices = [jobs[i * share:(i + 1) * share] for i in range(helpers)]
+    own = jobs[helpers * share:]
+    results: list[list[Parsed | OSError] | None] = [None] * helpers
+    threads = [threading.Thread(target=_run_helper, args=(s, site, results, i), daemon=True)
+               for i, s in enumerate(slices)]
+    for t in threads:
+        t.start()
+    mine = [parse_file(rel, full, site) for rel, full in own]
+    out: list[Parsed | OSError] = []
+    for i, t in enumerate(threads):
+        t.join()
+        got = results[i]
+        out.extend(got if got is not None else [parse_file(rel, full, site) for rel, full in slices[i]])
+    out.extend(mine)
+    return out
+
+
+def _run_helper(jobs: Sequence[Job], site: SiteConfig, results: list[list[Parsed | OSError] | None],
+                slot: int) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                       os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+    try:
+        proc = subprocess.run([sys.executable, "-m", "feedsvc.parsejob"], input=pickle.dumps((site, list(jobs))),
+                              capture_output=True, env=env, timeout=3600, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+        got = pickle.loads(proc.stdout)
+        if not isinstance(got, list) or len(got) != len(jobs):
+            raise RuntimeError("answer of the wrong length")
+        results[slot] = got
+    except Exception as e:  # the caller parses this share itself
+        log.warning("parse helper failed (%s); parsing its %d files here", e, len(jobs))
+
+
+def main() -> None:
+    site, jobs = pickle.load(sys.stdin.buffer)
+    out = [parse_file(rel, full, site) for rel, full in jobs]
+    sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""Parsed entries kept across restarts, and large loads parsed on every core."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import pytest
+
+from feedsvc import parsejob
+from feedsvc.entries import EntryCache, load_entries
+from feedsvc.refresher import new_refresher
+
+from .conftest import NOW
+
+
+def fill(write_entry, n, start=0):
+    for i in range(start, start + n):
+        write_entry(f"2025/{i % 3}/e{i:03d}.md", {"title": f"Entry {i}", "date": f"2025-07-{1 + i % 28:02d}T09:30:00Z",
+                                                 "categories": ["Science", f"Topic {i % 4}"]},
+                    f"Body of entry {i}, with a \u201cquote\u201d.\n")
+
+
+def refresh_once(config):
+    r = new_refresher(config, clock=lambda: NOW)
+    return r.refresh()
+
+
+def test_a_restart_parses_only_the_files_changed_while_it_was_down(write_entry, config):
+    fill(write_entry, 30)
+    first = refresh_once(config)
+    assert first.ok and first.reparsed == 30
+    write_entry("2025/0/e000.md", {"title": "Entry 0, revised", "date": "2025-07-01T09:30:00Z"}, "New body.\n")
+    fill(write_entry, 1, start=30)
+    again = refresh_once(config)          # a new process: nothing in memory
+    assert again.ok and again.reparsed == 2
+    assert again.entries == 31 and len(again.changed) == 1 and len(again.added) == 1
+
+
+def test_entries_from_the_store_render_exactly_as_freshly_parsed_ones(write_entry, config, make_config):
+    fill(write_entry, 12)
+    refresh_once(config)
+    r = new_refresher(config, clock=lambda: NOW)
+    r.refresh()
+    stored = r.store.current
+    fresh = new_refresher(dataclasses.replace(config, cache_path=None), clock=lambda: NOW)
+    fresh.refresh()
+    for path in ("/feed.atom", "/feed.rss", "/feed.json", "/categories/science/feed.atom"):
+        assert stored.get(path).body == fresh.store.current.get(path).body, path
+
+
+def test_an_unreadable_entry_store_is_set_aside_and_rebuilt(write_entry, config, caplog):
+    fill(write_entry, 5)
+    refresh_once(config)
+    db = config.cache_path / "entries.sqlite"
+    for extra in ("-wal", "-shm"):
+        db.with_name(db.name + extra).unlink(missing_ok=True)
+    db.write_bytes(b"this is not a database" * 100)
+    report = refresh_once(config)
+    assert report.ok and report.entries == 5 and report.reparsed == 5
+    assert "cannot be read" in caplog.text
+    assert list(config.cache_path.glob("entries.sqlite.broken-*"))
+    assert refresh_once(config).reparsed == 0        # rebuilt, and used again
+
+
+def test_another_site_configuration_empties_the_store(write_entry, config):
+    fill(write_entry, 4)
+    refresh_once(config)
+    moved = dataclasses.replace(config, site=dataclasses.replace(config.site, base_url="https://other.example.org"))
+    report = refresh_once(moved)
+    assert report.reparsed == 4          # links and ids depend on the base URL: nothing stored is reused
+
+
+@pytest.fixture
+def helpers(monkeypatch):
+    monkeypatch.setattr(parsejob, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(parsejob.os, "cpu_count", lambda: 3)
+
+
+def test_helper_processes_parse_exactly_what_one_process_does(write_entry, config, helpers, monkeypatch):
+    fill(write_entry, 20)
+    write_entry("broken.md", b"---\ntitle: [unclosed\n---\nx\n")
+    many = load_entries(config.entries_path, config.site, EntryCache(config.site))
+    monkeypatch.setattr(parsejob, "PARALLEL_FROM", 10**9)
+    one = load_entries(config.entries_path, config.site, EntryCache(config.site))
+    assert many.entries == one.entries and many.problems == one.problems
+    assert len(many.entries) == 20 and [p.path for p in many.problems] == ["broken.md"]
+    assert [e.markdown for e in many.entries] == [e.markdown for e in one.entries]
+
+
+def test_a_failing_helper_costs_no_entry(write_entry, config, helpers, monkeypatch, caplog):
+    fill(write_entry, 20)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    loaded = load_entries(config.entries_path, config.site, EntryCache(config.site))
+    assert len(loaded.entries) == 20 and loaded.reparsed == 20
+    assert "parse helper failed" in caplog.text
