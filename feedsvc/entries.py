@@ -6,6 +6,7 @@ for repairable faults such as control characters, published with a warning).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import mimetypes
 import os
@@ -370,6 +371,7 @@ class EntryCache:
 
     site: SiteConfig
     parsed: dict[str, tuple[Stamp, Parsed]] = field(default_factory=dict)
+    last: "LoadResult | None" = None    # what the last load gave, reused while no file changes
 
 
 @dataclass(frozen=True)
@@ -378,6 +380,12 @@ class LoadResult:
     problems: tuple[Problem, ...]       # errors and warnings, path order
     files: int                          # .md files seen
     reparsed: int = 0                   # files actually parsed this time (the rest came from the cache)
+    removed: int = 0                    # files the cache held that are gone
+
+    @property
+    def unchanged(self) -> bool:
+        """Every file as the cache last saw it: the same entries as last time."""
+        return self.reparsed == 0 and self.removed == 0
 
     @property
     def errors(self) -> tuple[Problem, ...]:
@@ -448,6 +456,7 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         # cache in place so the next call hits again instead of missing forever.
         cache.site = site
         cache.parsed.clear()
+        cache.last = None
     problems: list[Problem] = []
     entries: list[Entry] = []
     seen_paths: set[str] = set()
@@ -457,6 +466,7 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         problems.append(Problem(str(root), "entries.path", "the entries folder does not exist; feeds are empty",
                                 severity="warning"))
         cache.parsed.clear()
+        cache.last = None
         return LoadResult((), tuple(problems), 0)
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
@@ -470,6 +480,9 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         hit = cache.parsed.get(rel)
         if hit is None or hit[0] != (st.st_mtime_ns, st.st_size, st.st_ino):
             todo.append((rel, full))
+    if not todo and cache.last is not None and cache.last.files == len(scanned) == len(cache.parsed):
+        # Every file seen, none changed, none added or removed (same count, all known).
+        return dataclasses.replace(cache.last, reparsed=0, removed=0)
     if todo:
         from .parsejob import parse_files
         fresh = dict(zip((rel for rel, _ in todo), parse_files(todo, site)))
@@ -507,9 +520,11 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         by_slug[entry.slug] = rel
         by_id[entry.id] = rel
         entries.append(entry)
-    for gone in set(cache.parsed) - seen_paths:
-        del cache.parsed[gone]
+    gone = set(cache.parsed) - seen_paths if len(cache.parsed) != len(seen_paths) else ()
+    for path in gone:
+        del cache.parsed[path]
     if files == 0:
         problems.append(Problem(str(root), "entries.path", "no entry files (*.md) found; feeds are empty",
                                 severity="warning"))
-    return LoadResult(tuple(entries), tuple(problems), files, reparsed)
+    cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(gone))
+    return cache.last

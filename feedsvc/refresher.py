@@ -148,6 +148,7 @@ class Refresher:
     listeners: list[Callable[[RefreshReport], None]] = field(default_factory=list)
     entry_store: EntryStore | None = None
     _cache: EntryCache | None = None
+    _built: tuple[Snapshot, tuple[FeedChange, ...]] | None = None   # the last snapshot this process built
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _inflight: Future[RefreshReport] | None = None
 
@@ -218,11 +219,18 @@ class Refresher:
                 if self.entry_store is not None:
                     self.entry_store.load_into(self._cache)
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache)
-            catalog = build_catalog(loaded.entries, self.config, started)
-            snapshot, feeds, rendered = build_site(catalog, self.config, previous,
-                                                   self.disk.blobs if self.disk is not None else None)
+            if (loaded.unchanged and self._built is not None and self._built[0] is previous
+                    and (previous.catalog.next_due is None or started < previous.catalog.next_due)):
+                # Same files, no scheduled entry due, and the snapshot being
+                # served is the one built from them: nothing to select or render.
+                snapshot, feeds, rendered = previous, [FeedChange(f.path, f.etag, False) for f in self._built[1]], 0
+                catalog = previous.catalog
+            else:
+                catalog = build_catalog(loaded.entries, self.config, started)
+                snapshot, feeds, rendered = build_site(catalog, self.config, previous,
+                                                       self.disk.blobs if self.disk is not None else None)
             old = previous.entry_digests
-            new = {e.id: e.digest for e in catalog.entries}
+            new = old if snapshot is previous else {e.id: e.digest for e in catalog.entries}
             problems = (*loaded.problems, *catalog.problems)
             report = RefreshReport(
                 started=started, finished=self.clock(), duration=time.perf_counter() - t0, ok=True,
@@ -240,7 +248,8 @@ class Refresher:
                     self.disk.write(snapshot, report.as_dict(), wall)
                 self.disk.write_report(report.as_dict())
             self.store.swap(snapshot)
-            if self.entry_store is not None:
+            self._built = (snapshot, tuple(feeds))
+            if self.entry_store is not None and not loaded.unchanged:
                 self.entry_store.save(self._cache.parsed)   # after the swap: readers wait for none of it
         except Exception as e:
             self.failures += 1

@@ -93,3 +93,22 @@ def test_a_failing_helper_costs_no_entry(write_entry, config, helpers, monkeypat
     loaded = load_entries(config.entries_path, config.site, EntryCache(config.site))
     assert len(loaded.entries) == 20 and loaded.reparsed == 20
     assert "parse helper failed" in caplog.text
+
+
+def test_a_refresh_with_no_file_changed_selects_and_renders_nothing(write_entry, config, monkeypatch):
+    fill(write_entry, 6)
+    r = new_refresher(config, clock=lambda: NOW)
+    r.refresh()
+    served = r.store.current
+
+    def must_not_run(*a, **k):
+        raise AssertionError("nothing changed: the catalog must not be rebuilt")
+
+    monkeypatch.setattr("feedsvc.refresher.build_catalog", must_not_run)
+    report = r.refresh()
+    assert report.ok and report.rendered == 0 and report.reparsed == 0
+    assert r.store.current is served and report.entries == 6
+    assert report.feeds and not report.changed_feeds
+    monkeypatch.undo()
+    write_entry("2025/0/e000.md", {"title": "Revised", "date": "2025-07-01T09:30:00Z"})
+    assert r.refresh().changed                 # a change still goes the whole way

@@ -219,3 +219,23 @@ def test_a_body_the_renderer_cannot_take_is_published_as_text(monkeypatch):
     e = Entry(path="x.md", slug="x", id="tag:x,2025:x", title="X", date=now, updated=now,
               link="https://x.example/x/", author=Author("A"), body="a <b> & c")
     assert e.content_html == "<pre>a &lt;b&gt; &amp; c</pre>"
+
+
+def test_rendering_frees_what_the_c_renderer_allocates():
+    # cmarkgfm's own wrappers leak the document tree and the output (~50 KB per
+    # body here): 3,000 renders would grow the process by well over 100 MB.
+    from feedsvc.markdown import render_body
+
+    body = ("## Section\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n" + "A \u201cquoted\u201d ~~line~~ with https://example.org. " * 60
+            + "\n\n1. one\n2. two\n") * 4
+
+    def rss_mb() -> float:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * 4096 / 2**20
+
+    for _ in range(200):
+        render_body(body, "https://news.example.org/a/")
+    before = rss_mb()
+    for _ in range(3000):
+        render_body(body, "https://news.example.org/a/")
+    assert rss_mb() - before < 30

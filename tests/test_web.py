@@ -201,7 +201,7 @@ def test_failed_refresh_keeps_serving_the_last_good_feeds(site, app, client, mon
     def explode(*a, **k):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("feedsvc.refresher.build_catalog", explode)
+    monkeypatch.setattr("feedsvc.refresher.load_entries", explode)
     report = service.refresh()
     assert not report.ok and "disk on fire" in report.error
     assert client.get("/feed.rss").data == before
