@@ -11,6 +11,7 @@ import hashlib
 import mimetypes
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -372,6 +373,7 @@ class EntryCache:
     site: SiteConfig
     parsed: dict[str, tuple[Stamp, Parsed]] = field(default_factory=dict)
     last: "LoadResult | None" = None    # what the last load gave, reused while no file changes
+    scan: list[tuple[str, str, os.stat_result | OSError]] | None = None   # the last walk, kept up to date
 
 
 @dataclass(frozen=True)
@@ -447,8 +449,42 @@ def _inside(path: str, real_root: str) -> bool:
     return target == real_root or target.startswith(real_root + os.sep)
 
 
-def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) -> LoadResult:
-    """Read every entry file below ``root``; see the module docstring for the rules."""
+def rescan(root: Path, previous: list[tuple[str, str, os.stat_result | OSError]], changed: set[str]
+           ) -> list[tuple[str, str, os.stat_result | OSError]]:
+    """``previous`` (a walk of ``root``) with the files at the ``changed`` relative paths looked at again."""
+    if not changed:
+        return previous
+    real_root = os.path.realpath(root)
+    by_rel = {t[0]: t for t in previous}
+    for rel in changed:
+        parts = rel.split("/")
+        if not rel.endswith(".md") or any(p.startswith(".") or p in ("", "..") for p in parts):
+            continue
+        full = os.path.join(str(root), *parts)
+        try:
+            st: os.stat_result | OSError = os.stat(full)
+        except FileNotFoundError:
+            by_rel.pop(rel, None)
+            continue
+        except OSError as e:
+            st = e
+        if isinstance(st, os.stat_result) and not stat.S_ISREG(st.st_mode):
+            by_rel.pop(rel, None)
+            continue
+        if os.path.islink(full) and not _inside(full, real_root):
+            by_rel.pop(rel, None)
+            continue
+        by_rel[rel] = (rel, full, st)
+    return sorted(by_rel.values(), key=lambda t: t[0])
+
+
+def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
+                 changed: set[str] | None = None) -> LoadResult:
+    """Read every entry file below ``root``; see the module docstring for the rules.
+
+    With ``changed`` (relative paths, from a ``FolderWatch``), only those files
+    are looked at again and the rest of the last walk is trusted.
+    """
     if cache is None:
         cache = EntryCache(site)
     elif cache.site != site:
@@ -457,6 +493,7 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
         cache.site = site
         cache.parsed.clear()
         cache.last = None
+        cache.scan = None
     problems: list[Problem] = []
     entries: list[Entry] = []
     seen_paths: set[str] = set()
@@ -467,10 +504,13 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None) 
                                 severity="warning"))
         cache.parsed.clear()
         cache.last = None
+        cache.scan = None
         return LoadResult((), tuple(problems), 0)
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
-    scanned = scan_entry_files(root)
+    scanned = rescan(root, cache.scan, changed) if changed is not None and cache.scan is not None \
+        else scan_entry_files(root)
+    cache.scan = scanned
     # Files that are new or changed since the cache saw them: parsed in one
     # batch, so that a large first load can use every core.
     todo: list[tuple[str, str]] = []

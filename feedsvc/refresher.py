@@ -23,6 +23,7 @@ from .entrystore import EntryStore
 from .model import Problem
 from .persist import DiskSnapshot, SnapshotStore
 from .site import FeedChange, Snapshot, build_site, empty_snapshot
+from .watch import FolderWatch
 
 log = logging.getLogger("feedsvc.refresh")
 
@@ -147,6 +148,7 @@ class Refresher:
     failures: int = 0
     listeners: list[Callable[[RefreshReport], None]] = field(default_factory=list)
     entry_store: EntryStore | None = None
+    watch: FolderWatch | None = None     # started by the service; None: every refresh walks the folder
     _cache: EntryCache | None = None
     _built: tuple[Snapshot, tuple[FeedChange, ...]] | None = None   # the last snapshot this process built
     _guard: threading.Lock = field(default_factory=threading.Lock)
@@ -156,8 +158,11 @@ class Refresher:
     def disk(self) -> SnapshotStore | None:
         return self.store.disk
 
-    def refresh(self) -> RefreshReport:
-        """Refresh now, or wait for the refresh already running and return its report."""
+    def refresh(self, full: bool = False) -> RefreshReport:
+        """Refresh now, or wait for the refresh already running and return its report.
+
+        ``full``: walk the whole entries folder even if a watch says what changed.
+        """
         asked = time.time()
         with self._guard:
             fut = self._inflight
@@ -170,9 +175,9 @@ class Refresher:
         try:
             if self.disk is not None:
                 with self.disk.refresh_lock.held():
-                    report = self._adopt(asked) or self._run()
+                    report = self._adopt(asked) or self._run(full)
             else:
-                report = self._run()
+                report = self._run(full)
             fut.set_result(report)
         except BaseException as e:  # pragma: no cover - _run reports its own failures
             fut.set_exception(e)
@@ -207,7 +212,7 @@ class Refresher:
             self.last_ok = report
         return report
 
-    def _run(self) -> RefreshReport:
+    def _run(self, full: bool = False) -> RefreshReport:
         started = self.clock()
         wall = time.time()
         t0 = time.perf_counter()
@@ -218,7 +223,8 @@ class Refresher:
                 self._cache = EntryCache(self.config.site)
                 if self.entry_store is not None:
                     self.entry_store.load_into(self._cache)
-            loaded = load_entries(self.config.entries_path, self.config.site, self._cache)
+            changed = self.watch.take(full) if self.watch is not None else None
+            loaded = load_entries(self.config.entries_path, self.config.site, self._cache, changed)
             if (loaded.unchanged and self._built is not None and self._built[0] is previous
                     and (previous.catalog.next_due is None or started < previous.catalog.next_due)):
                 # Same files, no scheduled entry due, and the snapshot being
@@ -252,6 +258,8 @@ class Refresher:
             if self.entry_store is not None and not loaded.unchanged:
                 self.entry_store.save(self._cache.parsed)   # after the swap: readers wait for none of it
         except Exception as e:
+            if self.watch is not None:
+                self.watch.invalidate()
             self.failures += 1
             self.count += 1
             log.exception("refresh failed; still serving the previous feeds")

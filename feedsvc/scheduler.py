@@ -107,7 +107,9 @@ class RefreshScheduler:
             self._after_refresh(RefreshReport.from_dict(data))
 
     def _refresh(self) -> None:
-        self.refresher.refresh()
+        # The scheduled refresh walks the whole folder: whatever a watch of it
+        # missed (a network file system, a flood of changes) is published now.
+        self.refresher.refresh(full=True)
         self._publish()
 
     def _publish(self) -> None:

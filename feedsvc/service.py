@@ -12,6 +12,7 @@ from .config import Config
 from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow
 from .scheduler import RefreshScheduler
 from .websub import Notifier
+from .watch import FolderWatch
 
 log = logging.getLogger("feedsvc")
 LEADER_WAIT_SECONDS = 120
@@ -105,6 +106,7 @@ class Service:
                 return
             disk = self.store.disk
             if disk is None:
+                self._watch()
                 self.scheduler.start()
                 return
             self._election = threading.Thread(target=self._elect, name="feedsvc-election", daemon=True)
@@ -118,11 +120,21 @@ class Service:
             disk.leader_lock.release()
             return
         log.info("process %s runs the scheduler", os.getpid())
+        self._watch()
         self.scheduler.start()
+
+    def _watch(self) -> None:
+        """The process that runs the scheduler runs every refresh: it watches the folder."""
+        watch = FolderWatch(self.config.entries_path)
+        if watch.start():
+            self.refresher.watch = watch
 
     def shutdown(self) -> None:
         self._stopping = True
         self.scheduler.shutdown()
+        watch, self.refresher.watch = self.refresher.watch, None
+        if watch is not None:
+            watch.stop()
         if self.notifier is not None:
             self.notifier.close()
         # The leader lock is not released here: the kernel frees it when the

@@ -72,11 +72,11 @@ def test_a_burst_of_refresh_requests_coalesces(admin_app, monkeypatch):
     runs = []
     real = service.refresher._run
 
-    def slow_run():
+    def slow_run(full=False):
         runs.append(1)
         started.set()
         gate.wait(5)
-        return real()
+        return real(full)
 
     monkeypatch.setattr(service.refresher, "_run", slow_run)
     results = []

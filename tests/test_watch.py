@@ -1,0 +1,84 @@
+"""A watch of the entries folder lets a refresh look at the changed files alone."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from feedsvc import entries
+from feedsvc.refresher import new_refresher
+from feedsvc.watch import FolderWatch
+
+from .conftest import NOW
+
+
+def wait_for(cond, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.02)
+    return cond()
+
+
+@pytest.fixture
+def watch(entries_dir):
+    w = FolderWatch(entries_dir)
+    assert w.start()
+    yield w
+    w.stop()
+
+
+def test_the_first_take_asks_for_a_walk_and_later_ones_name_the_changed_files(watch, write_entry):
+    assert watch.take() is None
+    write_entry("2025/a.md", {"title": "A", "date": "2025-07-01"})   # the folder is new: unknown again
+    assert wait_for(lambda: watch.take() is None)
+    pending: set[str] = set()
+    write_entry("2025/b.md", {"title": "B", "date": "2025-07-02"})
+    assert wait_for(lambda: pending.update(watch.take() or set()) or "2025/b.md" in pending)
+
+
+def test_a_watch_that_stopped_asks_for_a_walk(watch):
+    watch.take()
+    watch.stop()
+    assert watch.take() is None
+
+
+def test_a_refresh_with_a_watch_looks_only_at_the_changed_file(write_entry, config, watch, monkeypatch):
+    for i in range(5):
+        write_entry(f"e{i}.md", {"title": f"Entry {i}", "date": f"2025-07-0{i + 1}T09:00:00Z"})
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch
+    assert r.refresh().entries == 5          # a full walk: the baseline
+
+    def no_walk(root):
+        raise AssertionError("the watch named the changed file: no walk needed")
+
+    monkeypatch.setattr(entries, "scan_entry_files", no_walk)
+    write_entry("e2.md", {"title": "Entry 2, revised", "date": "2025-07-03T09:00:00Z"})
+    report = wait_for(lambda: (rep := r.refresh()).changed and rep)
+    assert report.reparsed == 1 and report.entries == 5
+    (tmp := config.entries_path / "e4.md").unlink()
+    report = wait_for(lambda: (rep := r.refresh()).removed and rep)
+    assert report.entries == 4 and not tmp.exists()
+    nothing = r.refresh()
+    assert nothing.reparsed == 0 and nothing.rendered == 0
+
+
+def test_a_full_refresh_walks_the_folder_even_when_the_watch_saw_nothing(write_entry, config, monkeypatch):
+    write_entry("e0.md", {"title": "Entry 0", "date": "2025-07-01T09:00:00Z"})
+    r = new_refresher(config, clock=lambda: NOW)
+
+    class Blind:      # a watch that misses everything (a network file system, say)
+        def take(self, full=False):
+            return None if full else set()
+
+        def invalidate(self):
+            pass
+
+    r.watch = Blind()
+    r.refresh(full=True)
+    write_entry("e1.md", {"title": "Entry 1", "date": "2025-07-02T09:00:00Z"})
+    assert r.refresh().entries == 1            # trusted the watch
+    assert r.refresh(full=True).entries == 2   # the scheduled walk publishes it
