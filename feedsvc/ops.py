@@ -74,7 +74,7 @@ def status() -> Response:
         "last_refresh": _brief(last),
         "schedule": schedule,
         "counts": {
-            "entries": len(snap.entry_digests),
+            "entries": snap.entry_count,
             "categories": len(snap.categories),
             "feeds": len(feeds),
             "scheduled": (last or {}).get("scheduled"),

@@ -4,6 +4,8 @@ Layout of the cache folder::
 
     blobs/ab/<etag>        bodies, content-addressed: a blob never changes once written
     snapshots/<gen>.json   one manifest per published snapshot: path -> blob tags and headers
+    snapshots/<gen>.entries  its per-entry tables (read only for archive and article pages)
+    entries.sqlite         parsed entries, so a restart re-reads only changed files (entrystore.py)
     current                the generation being served, switched with one atomic rename
     refresh.lock           flock: one refresh at a time across processes
     leader.lock            flock: the process that runs the scheduler
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
+
+import orjson
 
 from .archive import archive_count
 from .archive import page as archive_page
@@ -92,6 +96,7 @@ class DiskSnapshot:
     _lazy: LRU[str, Resource] = field(default_factory=lazy_pages, repr=False)
     _orders: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _entry_tables: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
     def output_key(self) -> str:
@@ -110,7 +115,27 @@ class DiskSnapshot:
 
     @property
     def entry_digests(self) -> dict[str, str]:
-        return self.manifest["entries"]
+        return self._entries()["entries"]
+
+    @property
+    def entry_count(self) -> int:
+        return self.manifest["entry_count"]
+
+    def _entries(self) -> dict[str, Any]:
+        """The per-entry tables, kept apart from the manifest: at 100k entries they are
+        40 MB, and a process that only serves feeds never needs them."""
+        data = self._entry_tables
+        if data is None:
+            with self._lock:
+                if self._entry_tables is None:
+                    path = self.root / "snapshots" / f"{self.generation}.entries"
+                    try:
+                        self._entry_tables = orjson.loads(path.read_bytes())
+                    except (OSError, orjson.JSONDecodeError) as e:
+                        log.error("snapshot %s: cannot read its entry tables: %s", self.generation, e)
+                        self._entry_tables = {"articles": {}, "entries": {}}
+                data = self._entry_tables
+        return data
 
     @property
     def resources(self) -> dict[str, Resource]:
@@ -141,7 +166,7 @@ class DiskSnapshot:
 
     def _entry(self, slug: str) -> Entry | None:
         """An entry of this snapshot, read again from its file (a follower holds no entries)."""
-        meta = self.manifest["articles"].get(slug)
+        meta = self._entries()["articles"].get(slug)
         if meta is None:
             return None
         try:
@@ -168,7 +193,7 @@ class DiskSnapshot:
         cached = self._orders.get(key)
         if cached is None:
             slug_of = self.manifest["slug_of"]
-            rows = [(-m[2], m[3], slug) for slug, m in self.manifest["articles"].items()
+            rows = [(-m[2], m[3], slug) for slug, m in self._entries()["articles"].items()
                     if not key or any(slug_of.get(n) == key for n in m[4])]
             cached = self._orders[key] = [slug for _, _, slug in sorted(rows)]
         return cached
@@ -201,7 +226,7 @@ class DiskSnapshot:
                 for i in range(1, archive_count(len(self._feed_slugs(k)), n) + 1) for fmt in self.config.formats]
 
     def paths(self) -> list[str]:
-        return sorted([*self.manifest["resources"], *(f"/articles/{s}/" for s in self.manifest["articles"]),
+        return sorted([*self.manifest["resources"], *(f"/articles/{s}/" for s in self._entries()["articles"]),
                        *self.archive_paths()])
 
     @property
@@ -235,8 +260,8 @@ class SnapshotStore:
         if gen is None:
             return None
         try:
-            manifest = json.loads((self.root / "snapshots" / f"{gen}.json").read_bytes())
-        except (FileNotFoundError, json.JSONDecodeError) as e:
+            manifest = orjson.loads((self.root / "snapshots" / f"{gen}.json").read_bytes())
+        except (FileNotFoundError, orjson.JSONDecodeError) as e:
             log.warning("cannot read snapshot %s: %s", gen, e)
             return None
         if manifest.get("format") != FORMAT:
@@ -259,10 +284,7 @@ class SnapshotStore:
             "config": output_key(snapshot.config),
             "started_wall": started_wall,
             "resources": resources,
-            # enough to order each feed's entries and find an archive page's files
-            "articles": {e.slug: [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)]
-                         for e in cat.entries},
-            "entries": {e.id: e.digest for e in cat.entries},
+            "entry_count": len(cat.entries),
             "slug_of": dict(cat.slug_of),
             "categories": [[c.slug, c.name, c.title, c.description, len(c.entries),
                             c.entries[0].date.isoformat() if c.entries else None] for c in cat.categories],
@@ -270,7 +292,14 @@ class SnapshotStore:
         }
         gen = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started_wall))}-{int(started_wall * 1e6) % 10**6:06d}" \
               f"-{os.getpid()}"
-        atomic_write(self.root / "snapshots" / f"{gen}.json", json.dumps(manifest, separators=(",", ":")).encode())
+        tables = {
+            # enough to order each feed's entries and find an archive page's files
+            "articles": {e.slug: [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)]
+                         for e in cat.entries},
+            "entries": {e.id: e.digest for e in cat.entries},
+        }
+        atomic_write(self.root / "snapshots" / f"{gen}.entries", orjson.dumps(tables))
+        atomic_write(self.root / "snapshots" / f"{gen}.json", orjson.dumps(manifest))
         atomic_write(self.root / "current", gen.encode())
         self._collect_garbage()
         return gen
@@ -314,6 +343,8 @@ class SnapshotStore:
         for m in drop:
             with contextlib.suppress(FileNotFoundError):
                 m.unlink()
+            with contextlib.suppress(FileNotFoundError):
+                m.with_suffix(".entries").unlink()
         if not drop:
             return
         live: set[str] = set()

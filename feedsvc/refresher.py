@@ -235,8 +235,11 @@ class Refresher:
                 catalog = build_catalog(loaded.entries, self.config, started)
                 snapshot, feeds, rendered = build_site(catalog, self.config, previous,
                                                        self.disk.blobs if self.disk is not None else None)
-            old = previous.entry_digests
-            new = old if snapshot is previous else {e.id: e.digest for e in catalog.entries}
+            if snapshot is previous:
+                old = new = {}
+            else:
+                old = previous.entry_digests
+                new = {e.id: e.digest for e in catalog.entries}
             problems = (*loaded.problems, *catalog.problems)
             report = RefreshReport(
                 started=started, finished=self.clock(), duration=time.perf_counter() - t0, ok=True,

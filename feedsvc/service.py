@@ -106,8 +106,8 @@ class Service:
                 return
             disk = self.store.disk
             if disk is None:
-                self._watch()
                 self.scheduler.start()
+                self._watch()
                 return
             self._election = threading.Thread(target=self._elect, name="feedsvc-election", daemon=True)
             self._election.start()
@@ -120,8 +120,8 @@ class Service:
             disk.leader_lock.release()
             return
         log.info("process %s runs the scheduler", os.getpid())
-        self._watch()
         self.scheduler.start()
+        self._watch()
 
     def _watch(self) -> None:
         """The process that runs the scheduler runs every refresh: it watches the folder."""

@@ -120,6 +120,10 @@ class Snapshot:
         return {e.id: e.digest for e in self.catalog.entries}
 
     @property
+    def entry_count(self) -> int:
+        return len(self.catalog.entries)
+
+    @property
     def output_key(self) -> str:
         return output_key(self.config)
 
