@@ -508,13 +508,17 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
         return LoadResult((), tuple(problems), 0)
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
-    scanned = rescan(root, cache.scan, changed) if changed is not None and cache.scan is not None \
-        else scan_entry_files(root)
+    if changed is not None and cache.scan is not None:
+        scanned = rescan(root, cache.scan, changed)
+        # Only the named files can differ from what the cache holds.
+        candidates = [t for t in scanned if t[0] in changed] if changed else []
+    else:
+        scanned = candidates = scan_entry_files(root)
     cache.scan = scanned
     # Files that are new or changed since the cache saw them: parsed in one
     # batch, so that a large first load can use every core.
     todo: list[tuple[str, str]] = []
-    for rel, full, st in scanned:
+    for rel, full, st in candidates:
         if isinstance(st, OSError):
             continue
         hit = cache.parsed.get(rel)

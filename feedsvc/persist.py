@@ -350,9 +350,9 @@ class SnapshotStore:
         live: set[str] = set()
         for m in keep:
             try:
-                for v in json.loads(m.read_bytes())["resources"].values():
+                for v in orjson.loads(m.read_bytes())["resources"].values():
                     live.update((v[0], v[1]))
-            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+            except (FileNotFoundError, orjson.JSONDecodeError, KeyError):
                 return  # never delete blobs on a doubt
         for sub in (self.root / "blobs").iterdir():
             for b in sub.iterdir():
