@@ -106,6 +106,10 @@ def test_interval_refresh_picks_up_new_files(tmp_path, server_factory):
 def test_sigterm_stops_the_scheduler_and_exits_cleanly(tmp_path, server_factory, server):
     cfg = write_config(tmp_path)
     s = server_factory(cfg, "--server", server)
+    # Serving starts before the elected worker has started its scheduler.
+    deadline = time.monotonic() + 10
+    while "scheduler started" not in s.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert s.terminate() == 0
     out = s.output()
     assert "scheduler stopped" in out and "Traceback" not in out
