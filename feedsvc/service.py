@@ -134,7 +134,7 @@ class Service:
         self.scheduler.shutdown()
         watch, self.refresher.watch = self.refresher.watch, None
         if watch is not None:
-            watch.stop()
+            watch.stop(wait=False)
         if self.notifier is not None:
             self.notifier.close()
         # The leader lock is not released here: the kernel frees it when the

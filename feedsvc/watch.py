@@ -25,6 +25,7 @@ MAX_PENDING = 1000
 
 class FolderWatch:
     def __init__(self, root: Path) -> None:
+        self.path = root
         self.root = os.path.realpath(root)
         self._lock = threading.Lock()
         self._pending: set[str] = set()
@@ -81,6 +82,13 @@ class FolderWatch:
         None also starts a new record, since the walk that follows sees
         everything up to now.
         """
+        if os.path.realpath(self.path) != self.root:
+            # The folder (or a symlink to it) was replaced: watch the new one.
+            self.stop()
+            with self._lock:
+                self._complete = False
+            self.root = os.path.realpath(self.path)
+            self.start()
         with self._lock:
             if full or not self._complete or not self.running:
                 self._pending.clear()
@@ -94,8 +102,14 @@ class FolderWatch:
         with self._lock:
             self._complete = False
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
         observer, self._observer = self._observer, None
-        if observer is not None:
+        if observer is None:
+            return
+        if wait:
             observer.stop()
             observer.join(timeout=5)
+        else:
+            # At shutdown: the kernel drops the watches when the process ends,
+            # and stopping an emitter still adding them can block.
+            threading.Thread(target=observer.stop, daemon=True).start()

@@ -82,3 +82,24 @@ def test_a_full_refresh_walks_the_folder_even_when_the_watch_saw_nothing(write_e
     write_entry("e1.md", {"title": "Entry 1", "date": "2025-07-02T09:00:00Z"})
     assert r.refresh().entries == 1            # trusted the watch
     assert r.refresh(full=True).entries == 2   # the scheduled walk publishes it
+
+
+def test_a_folder_swapped_behind_a_symlink_is_walked_and_then_watched(tmp_path, write_entry):
+    old, new = tmp_path / "release-1", tmp_path / "release-2"
+    old.mkdir()
+    new.mkdir()
+    link = tmp_path / "current"
+    link.symlink_to(old)
+    w = FolderWatch(link)
+    assert w.start()
+    try:
+        assert w.take() is None
+        tmp = tmp_path / "next"
+        tmp.symlink_to(new)
+        tmp.replace(link)                      # a deploy switches the link atomically
+        assert w.take() is None                # the old folder's silence means nothing
+        (new / "a.md").write_text("---\\ntitle: A\\ndate: 2025-07-01\\n---\\nA.\\n")
+        seen: set[str] = set()
+        assert wait_for(lambda: seen.update(w.take() or set()) or "a.md" in seen)
+    finally:
+        w.stop()
