@@ -65,7 +65,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("websub", "retries", "count", 3, "Further tries, with doubling pauses, when a hub fails."),
     Setting("cache", "path", "path", ".feedsvc-cache", "Folder for the rendered snapshot that workers share and "
             "restarts serve at once."),
-    Setting("cache", "memory_mb", "posint", 256, "Megabytes of rendered feeds each process keeps in memory; "
+    Setting("cache", "memory_mb", "posint", 64, "Megabytes of rendered feeds each process keeps in memory; "
             "the rest are read from the cache folder when asked for."),
 )
 
@@ -114,7 +114,7 @@ class Config:
     workers: int = 0
     threads: int = 4
     cache_path: Path | None = None
-    cache_memory_mb: int = 256
+    cache_memory_mb: int = 64
     websub_hubs: tuple[str, ...] = ()
     websub_timeout: int = 10
     websub_retries: int = 3

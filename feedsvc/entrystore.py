@@ -97,9 +97,10 @@ class EntryStore:
             db.execute("BEGIN IMMEDIATE")
             try:
                 db.executemany("DELETE FROM entries WHERE path = ?", [(p,) for p in gone])
+                # A generator: at 100k entries a list of the pickled rows is 150 MB.
                 db.executemany("INSERT OR REPLACE INTO entries VALUES (?, ?, ?, ?, ?)",
-                               [(p, s[0], s[1], s[2], dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
-                                for p, s, v in changed])
+                               ((p, s[0], s[1], s[2], dumps(v, protocol=pickle.HIGHEST_PROTOCOL))
+                                for p, s, v in changed))
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")

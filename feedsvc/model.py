@@ -12,7 +12,7 @@ from .resources import LRU
 # its categories' feeds, in every format, and is rendered once for all of them
 # while it stays among the recently used. Bounded, because a large site has
 # more HTML than is worth holding between refreshes.
-_HTML: LRU[tuple[str, str], str] = LRU(64 * 2**20, len)
+_HTML: LRU[tuple[str, str], str] = LRU(32 * 2**20, len)   # characters
 
 
 @dataclass(frozen=True)

@@ -241,7 +241,7 @@ class DiskSnapshot:
 class SnapshotStore:
     """Reads and writes snapshots in one cache folder."""
 
-    def __init__(self, root: Path, memory_bytes: int = 256 * 2**20) -> None:
+    def __init__(self, root: Path, memory_bytes: int = 64 * 2**20) -> None:
         self.root = root
         self.blobs = Blobs(root, memory_bytes)
         for sub in ("blobs", "snapshots"):

@@ -158,10 +158,12 @@ class Refresher:
     def disk(self) -> SnapshotStore | None:
         return self.store.disk
 
-    def refresh(self, full: bool = False) -> RefreshReport:
+    def refresh(self, full: bool = False, if_missing: bool = False) -> RefreshReport:
         """Refresh now, or wait for the refresh already running and return its report.
 
         ``full``: walk the whole entries folder even if a watch says what changed.
+        ``if_missing``: only if no snapshot has been published yet (another
+        process may have published one while this one waited for the lock).
         """
         asked = time.time()
         with self._guard:
@@ -175,7 +177,7 @@ class Refresher:
         try:
             if self.disk is not None:
                 with self.disk.refresh_lock.held():
-                    report = self._adopt(asked) or self._run(full)
+                    report = self._adopt(asked) or (self._published() if if_missing else None) or self._run(full)
             else:
                 report = self._run(full)
             fut.set_result(report)
@@ -210,6 +212,17 @@ class Refresher:
         self.last = report
         if report.ok:
             self.last_ok = report
+        return report
+
+    def _published(self) -> RefreshReport | None:
+        """The report of the snapshot another process published, if there is one now."""
+        assert self.disk is not None
+        self.store.poll(force=True)
+        data = self.disk.read_report()
+        if not getattr(self.store.current, "generation", "") or not data or not data.get("ok"):
+            return None
+        report = RefreshReport.from_dict(data)
+        self.last = self.last_ok = report
         return report
 
     def _run(self, full: bool = False) -> RefreshReport:

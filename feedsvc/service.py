@@ -84,11 +84,20 @@ class Service:
         return self.refresh()
 
     def start(self) -> None:
-        """Render at once if nothing is on disk yet; else serve the last snapshot and refresh behind it."""
-        if self.store.current.generation:
-            threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
-        else:
-            self.refresh()
+        """Render at once if nothing is on disk yet; else serve the last snapshot and refresh behind it.
+
+        With several workers, the one elected to run the scheduler does that
+        refresh; the others only serve. A worker that starts while another
+        renders the first snapshot waits for it and serves it (each would
+        otherwise hold every entry in memory and render the site again).
+        """
+        if not self.store.current.generation:
+            self.refresher.refresh(if_missing=True)
+        elif not (self.config.scheduler_enabled and self.store.disk is not None):
+            self._refresh_behind()
+
+    def _refresh_behind(self) -> None:
+        threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
 
     def _background_refresh(self) -> None:
         try:
@@ -122,6 +131,8 @@ class Service:
         log.info("process %s runs the scheduler", os.getpid())
         self.scheduler.start()
         self._watch()
+        if self.refresher.count == 0:
+            self._refresh_behind()    # the snapshot it serves came from disk: bring it up to date
 
     def _watch(self) -> None:
         """The process that runs the scheduler runs every refresh: it watches the folder."""

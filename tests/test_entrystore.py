@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import time
 
 import pytest
 
@@ -112,3 +113,36 @@ def test_a_refresh_with_no_file_changed_selects_and_renders_nothing(write_entry,
     monkeypatch.undo()
     write_entry("2025/0/e000.md", {"title": "Revised", "date": "2025-07-01T09:30:00Z"})
     assert r.refresh().changed                 # a change still goes the whole way
+
+
+def test_a_process_that_waited_for_the_first_snapshot_serves_it_instead_of_rendering_again(write_entry, config):
+    fill(write_entry, 8)
+    first = new_refresher(config, clock=lambda: NOW)
+    second = new_refresher(config, clock=lambda: NOW)      # started before anything was on disk
+    done = first.refresh()
+    report = second.refresh(if_missing=True)
+    assert report.started_wall == done.started_wall and report.by_pid == done.by_pid
+    assert second._cache is None                           # parsed nothing, holds no entries
+    assert second.store.current.get("/feed.atom").body == first.store.current.get("/feed.atom").body
+
+
+def test_with_a_scheduler_only_the_elected_process_refreshes_behind_a_restored_snapshot(write_entry, config):
+    import dataclasses as dc
+
+    from feedsvc.service import make_service
+
+    fill(write_entry, 4)
+    new_refresher(config, clock=lambda: NOW).refresh()
+    cfg = dc.replace(config, scheduler_enabled=True)
+    service = make_service(cfg, clock=lambda: NOW)
+    service.start()
+    time.sleep(0.3)
+    assert service.refresher.count == 0                    # serving the snapshot from disk, not refreshing
+    service.start_scheduler()
+    try:
+        deadline = time.monotonic() + 5
+        while service.refresher.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert service.refresher.count == 1 and service.refresher.last.ok
+    finally:
+        service.shutdown()
