@@ -1,6 +1,7 @@
 """Entries -> Catalog: the immutable snapshot every renderer reads. Pure."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Mapping
@@ -119,3 +120,32 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
         by_slug={e.slug: e for e in published},
         category_by_slug={c.slug: c for c in cats},
     )
+
+
+def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) -> Catalog | None:
+    """``previous`` with entries swapped for their edited versions, when no edit moves
+    an entry (same date, categories, draft state, slug and id); None otherwise.
+
+    What an edit of an article's text or title changes, at the cost of the
+    entries it touches rather than a new selection and grouping of all of them.
+    """
+    swap: dict[int, Entry] = {}
+    for old, new in replaced:
+        if (old.date, old.categories, old.draft, old.slug, old.id) != \
+                (new.date, new.categories, new.draft, new.slug, new.id):
+            return None
+        swap[id(old)] = new
+
+    def sub(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
+        return tuple(swap.get(id(e), e) for e in entries)
+
+    entries = sub(previous.entries)
+    hit = {previous.slug_of.get(name) for new in swap.values() for name in new.categories}
+    cats = tuple(dataclasses.replace(c, entries=sub(c.entries)) if c.slug in hit else c
+                 for c in previous.categories)
+    by_slug = dict(previous.by_slug)
+    for new in swap.values():
+        if by_slug.get(new.slug) is not None and by_slug[new.slug].id == new.id:
+            by_slug[new.slug] = new
+    return dataclasses.replace(previous, entries=entries, categories=cats, scheduled=sub(previous.scheduled),
+                               by_slug=by_slug, category_by_slug={c.slug: c for c in cats})

@@ -6,6 +6,7 @@ for repairable faults such as control characters, published with a warning).
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import hashlib
 import mimetypes
@@ -374,6 +375,7 @@ class EntryCache:
     parsed: dict[str, tuple[Stamp, Parsed]] = field(default_factory=dict)
     last: "LoadResult | None" = None    # what the last load gave, reused while no file changes
     scan: list[tuple[str, str, os.stat_result | OSError]] | None = None   # the last walk, kept up to date
+    index: dict[str, int] | None = None  # path -> position in last.entries, for patching it
 
 
 @dataclass(frozen=True)
@@ -383,6 +385,9 @@ class LoadResult:
     files: int                          # .md files seen
     reparsed: int = 0                   # files actually parsed this time (the rest came from the cache)
     removed: int = 0                    # files the cache held that are gone
+    # Set when the only difference from the last load is edited files whose entries
+    # kept their slug and id: (old entry, new entry) for each.
+    replaced: tuple[tuple[Entry, Entry], ...] | None = None
 
     @property
     def unchanged(self) -> bool:
@@ -451,31 +456,38 @@ def _inside(path: str, real_root: str) -> bool:
 
 def rescan(root: Path, previous: list[tuple[str, str, os.stat_result | OSError]], changed: set[str]
            ) -> list[tuple[str, str, os.stat_result | OSError]]:
-    """``previous`` (a walk of ``root``) with the files at the ``changed`` relative paths looked at again."""
+    """``previous`` (a walk of ``root``, in path order) with the files at the ``changed``
+    relative paths looked at again; each is found by bisection, so the cost is that of
+    the changes, not of the folder."""
     if not changed:
         return previous
     real_root = os.path.realpath(root)
-    by_rel = {t[0]: t for t in previous}
-    for rel in changed:
+    out = list(previous)
+    for rel in sorted(changed):
         parts = rel.split("/")
         if not rel.endswith(".md") or any(p.startswith(".") or p in ("", "..") for p in parts):
             continue
         full = os.path.join(str(root), *parts)
         try:
-            st: os.stat_result | OSError = os.stat(full)
+            st: os.stat_result | OSError | None = os.stat(full)
         except FileNotFoundError:
-            by_rel.pop(rel, None)
-            continue
+            st = None
         except OSError as e:
             st = e
         if isinstance(st, os.stat_result) and not stat.S_ISREG(st.st_mode):
-            by_rel.pop(rel, None)
-            continue
-        if os.path.islink(full) and not _inside(full, real_root):
-            by_rel.pop(rel, None)
-            continue
-        by_rel[rel] = (rel, full, st)
-    return sorted(by_rel.values(), key=lambda t: t[0])
+            st = None
+        if st is not None and os.path.islink(full) and not _inside(full, real_root):
+            st = None
+        i = bisect.bisect_left(out, rel, key=lambda t: t[0])
+        present = i < len(out) and out[i][0] == rel
+        if st is None:
+            if present:
+                del out[i]
+        elif present:
+            out[i] = (rel, full, st)
+        else:
+            out.insert(i, (rel, full, st))
+    return out
 
 
 def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
@@ -532,6 +544,12 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
         fresh = dict(zip((rel for rel, _ in todo), parse_files(todo, site)))
     else:
         fresh = {}
+    if changed is not None and fresh and cache.last is not None \
+            and cache.last.files == len(scanned) == len(cache.parsed):
+        patched = _patch(cache, fresh, {rel: st for rel, _, st in todo_stats(scanned, fresh)})
+        if patched is not None:
+            return patched
+    cache.index = None
     for rel, full, st in scanned:
         files += 1
         seen_paths.add(rel)
@@ -572,3 +590,38 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
                                 severity="warning"))
     cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(gone))
     return cache.last
+
+
+def todo_stats(scanned: list[tuple[str, str, os.stat_result | OSError]], fresh: Mapping[str, object]
+               ) -> list[tuple[str, str, os.stat_result | OSError]]:
+    return [t for t in scanned if t[0] in fresh]
+
+
+def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Mapping[str, Any]
+           ) -> LoadResult | None:
+    """The last load with edited files swapped in, when every edit kept its file's entry,
+    slug and id (so no other file's fate can change); None otherwise."""
+    last = cache.last
+    assert last is not None
+    if cache.index is None:
+        cache.index = {e.path: i for i, e in enumerate(last.entries)}
+    pairs: list[tuple[Entry, Entry]] = []
+    for rel, got in fresh.items():
+        old = cache.parsed.get(rel)
+        st = stats.get(rel)
+        if (isinstance(got, OSError) or old is None or old[1].entry is None or got.entry is None
+                or not isinstance(st, os.stat_result) or rel not in cache.index
+                or got.entry.slug != old[1].entry.slug or got.entry.id != old[1].entry.id):
+            return None
+        pairs.append((old[1].entry, got.entry))
+    entries = list(last.entries)
+    for rel, got in fresh.items():
+        assert isinstance(got, Parsed) and got.entry is not None
+        entries[cache.index[rel]] = got.entry
+        st = stats[rel]
+        cache.parsed[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), got)
+    kept = [p for p in last.problems if p.path not in fresh]
+    added = [p for got in fresh.values() if isinstance(got, Parsed) for p in got.problems]
+    problems = sorted((*kept, *added), key=lambda p: p.path)   # stable: a file's own order stays
+    cache.last = LoadResult(tuple(entries), tuple(problems), last.files, 0, 0)
+    return dataclasses.replace(cache.last, reparsed=len(fresh), replaced=tuple(pairs))

@@ -103,10 +103,6 @@ class DiskSnapshot:
         return self.manifest["config"]
 
     @property
-    def report(self) -> dict[str, Any]:
-        return self.manifest.get("report", {})
-
-    @property
     def categories(self) -> tuple[Category, ...]:
         return tuple(Category(c[1], c[0], c[2], c[3], ()) for c in self.manifest["categories"])
 
@@ -244,6 +240,7 @@ class SnapshotStore:
     def __init__(self, root: Path, memory_bytes: int = 64 * 2**20) -> None:
         self.root = root
         self.blobs = Blobs(root, memory_bytes)
+        self._last_tables: dict[str, Any] | None = None
         for sub in ("blobs", "snapshots"):
             (root / sub).mkdir(parents=True, exist_ok=True)
         self.refresh_lock = FileLock(root / "refresh.lock")
@@ -268,8 +265,30 @@ class SnapshotStore:
             return None
         return DiskSnapshot(gen, config, manifest, self.root, self.blobs)
 
-    def write(self, snapshot: Any, report: dict[str, Any], started_wall: float) -> str:
-        """Persist ``snapshot`` (a ``site.Snapshot``) and make it current. Returns its generation."""
+    def _tables(self, cat: Any, replaced: Any) -> dict[str, Any]:
+        """The per-entry tables of ``cat``: patched from the last ones written when
+        ``replaced`` (old, new entry pairs) is all that changed, else built anew."""
+        last = self._last_tables
+        if replaced is not None and last is not None:
+            for old, new in replaced:
+                row = last["articles"].get(new.slug)
+                if row is not None:
+                    row[0], row[1] = new.path, new.digest
+                    last["entries"][new.id] = new.digest
+            return last
+        self._last_tables = {
+            # enough to order each feed's entries and find an archive page's files
+            "articles": {e.slug: [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)]
+                         for e in cat.entries},
+            "entries": {e.id: e.digest for e in cat.entries},
+        }
+        return self._last_tables
+
+    def write(self, snapshot: Any, report: dict[str, Any], started_wall: float, replaced: Any = None) -> str:
+        """Persist ``snapshot`` (a ``site.Snapshot``) and make it current. Returns its generation.
+
+        ``replaced``: the (old, new) entries that are all that changed since the
+        last snapshot this store wrote (see ``catalog.patch_catalog``)."""
         resources: dict[str, list[Any]] = {}
         for path, r in snapshot.resources.items():
             if r.data is not None:   # rendered without the blob store (bodies written as they are rendered)
@@ -288,16 +307,13 @@ class SnapshotStore:
             "slug_of": dict(cat.slug_of),
             "categories": [[c.slug, c.name, c.title, c.description, len(c.entries),
                             c.entries[0].date.isoformat() if c.entries else None] for c in cat.categories],
-            "report": report,
+            # the outcome, without the per-entry and per-feed lists (last-refresh.json has them)
+            "report": {k: v for k, v in report.items() if k not in ("added", "changed", "removed", "feeds",
+                                                                     "problems")},
         }
         gen = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(started_wall))}-{int(started_wall * 1e6) % 10**6:06d}" \
               f"-{os.getpid()}"
-        tables = {
-            # enough to order each feed's entries and find an archive page's files
-            "articles": {e.slug: [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)]
-                         for e in cat.entries},
-            "entries": {e.id: e.digest for e in cat.entries},
-        }
+        tables = self._tables(cat, replaced)
         atomic_write(self.root / "snapshots" / f"{gen}.entries", orjson.dumps(tables))
         atomic_write(self.root / "snapshots" / f"{gen}.json", orjson.dumps(manifest))
         atomic_write(self.root / "current", gen.encode())

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Union
 
-from .catalog import build_catalog
+from .catalog import build_catalog, patch_catalog
 from .config import Config
 from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
@@ -238,6 +238,7 @@ class Refresher:
                     self.entry_store.load_into(self._cache)
             changed = self.watch.take(full) if self.watch is not None else None
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache, changed)
+            patched_from = None
             if (loaded.unchanged and self._built is not None and self._built[0] is previous
                     and (previous.catalog.next_due is None or started < previous.catalog.next_due)):
                 # Same files, no scheduled entry due, and the snapshot being
@@ -245,11 +246,26 @@ class Refresher:
                 snapshot, feeds, rendered = previous, [FeedChange(f.path, f.etag, False) for f in self._built[1]], 0
                 catalog = previous.catalog
             else:
-                catalog = build_catalog(loaded.entries, self.config, started)
-                snapshot, feeds, rendered = build_site(catalog, self.config, previous,
-                                                       self.disk.blobs if self.disk is not None else None)
+                blobs = self.disk.blobs if self.disk is not None else None
+                patched = None
+                if (loaded.replaced is not None and self._built is not None and self._built[0] is previous
+                        and (previous.catalog.next_due is None or started < previous.catalog.next_due)):
+                    # Only edits that move no entry: swap them into the catalog
+                    # being served and render only what shows them.
+                    patched = patch_catalog(previous.catalog, loaded.replaced)
+                if patched is not None:
+                    catalog = patched
+                    patched_from = loaded.replaced
+                    snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs,
+                                                           touched=frozenset(new.id for _, new in loaded.replaced))
+                else:
+                    catalog = build_catalog(loaded.entries, self.config, started)
+                    snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs)
             if snapshot is previous:
                 old = new = {}
+            elif patched_from is not None:     # exactly these entries changed, none came or went
+                new = {n.id: n.digest for _, n in patched_from}
+                old = {o.id: o.digest for o, _ in patched_from}
             else:
                 old = previous.entry_digests
                 new = {e.id: e.digest for e in catalog.entries}
@@ -267,7 +283,7 @@ class Refresher:
                 unchanged = (rendered == 0 and not report.added and not report.changed and not report.removed
                              and getattr(previous, "generation", ""))
                 snapshot.generation = previous.generation if unchanged else \
-                    self.disk.write(snapshot, report.as_dict(), wall)
+                    self.disk.write(snapshot, report.as_dict(), wall, patched_from)
                 self.disk.write_report(report.as_dict())
             self.store.swap(snapshot)
             self._built = (snapshot, tuple(feeds))

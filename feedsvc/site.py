@@ -143,12 +143,18 @@ def empty_snapshot(config: Config) -> Snapshot:
 
 
 def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None,
-               blobs: Blobs | None = None) -> tuple[Snapshot, list[FeedChange], int]:
+               blobs: Blobs | None = None, touched: frozenset[str] | None = None
+               ) -> tuple[Snapshot, list[FeedChange], int]:
     """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered).
 
     With ``blobs``, each body goes to the cache folder as soon as it is
     rendered and the snapshot holds none of them, so memory stays flat
     however many feeds the site has.
+
+    ``touched``: the ids of the only entries that differ from ``previous``'s
+    catalog, whose structure (order, categories, config) is otherwise the
+    same; a feed or page showing none of them is carried over without
+    computing its fingerprint.
     """
     same_config = previous is not None and previous.output_key == output_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
@@ -173,13 +179,27 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         fut.add_done_callback(lambda _: waiting.release())
         out[path] = fut
 
+    def carried(paths: list[str], shown: tuple[Entry, ...]) -> bool:
+        """Carry ``paths`` over unchanged if ``touched`` says none of ``shown`` changed."""
+        if touched is None or previous is None or not same_config or any(e.id in touched for e in shown):
+            return False
+        kept = [previous.get(p) for p in paths]
+        if any(k is None for k in kept):
+            return False
+        for p, k in zip(paths, kept):
+            out[p] = k
+        return True
+
     try:
         labels = {c.slug: c.name for c in catalog.categories}
         cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
         # Item categories depend on the whole name -> slug -> label mapping: one
         # digest of it stands for them in every feed's fingerprint.
         cats_key = _fp(sorted(catalog.slug_of.items()), sorted(labels.items()))
+        base = len(config.site.base_url)
         for spec in feed_specs(catalog, config, config.websub_hubs):
+            if carried([spec.urls[fmt][base:] for fmt in config.formats], spec.entries):
+                continue
             inputs = _feed_inputs(spec, cats_key)
             updated = feed_updated(spec)
             for fmt in config.formats:
@@ -194,6 +214,8 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             "page", HTML_TYPE, newest, lambda: index_page(catalog, config))
         for c in catalog.categories:
             shown = c.entries[:config.max_entries]
+            if carried([f"/categories/{c.slug}/"], shown):
+                continue
             put(f"/categories/{c.slug}/", _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
                                               [e.digest for e in shown]),
                 "page", HTML_TYPE, shown[0].updated if shown else None,

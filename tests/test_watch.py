@@ -103,3 +103,70 @@ def test_a_folder_swapped_behind_a_symlink_is_walked_and_then_watched(tmp_path, 
         assert wait_for(lambda: seen.update(w.take() or set()) or "a.md" in seen)
     finally:
         w.stop()
+
+
+class Told:
+    """A watch that reports exactly the paths it is told (no timing involved)."""
+
+    def __init__(self):
+        self.paths: set[str] | None = None
+
+    def take(self, full=False):
+        out, self.paths = self.paths, set()
+        return None if full else out
+
+    def invalidate(self):
+        self.paths = None
+
+
+def site_bytes(snapshot):
+    return {p: snapshot.get(p).body for p in snapshot.paths() if not p.startswith("/articles/")}
+
+
+def fresh_build(config):
+    import dataclasses as dc
+    r = new_refresher(dc.replace(config, cache_path=None), clock=lambda: NOW)
+    r.refresh()
+    return r.store.current
+
+
+def many(write_entry, n=24):
+    for i in range(n):
+        write_entry(f"2025/e{i:02d}.md", {"title": f"Entry {i}", "date": f"2025-07-{1 + i:02d}T09:00:00Z",
+                                          "categories": ["Science", f"Topic {i % 3}"]}, f"Body {i}.\n")
+
+
+def test_an_edit_that_moves_no_entry_is_patched_in_and_gives_the_bytes_of_a_full_build(write_entry, config,
+                                                                                      monkeypatch):
+    many(write_entry)
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    r.refresh()
+    write_entry("2025/e05.md", {"title": "Entry 5, corrected", "date": "2025-07-06T09:00:00Z",
+                                "categories": ["Science", "Topic 2"]}, "A \u201cnew\u201d body.\n")
+    watch.paths = {"2025/e05.md"}
+
+    def no_rebuild(*a, **k):
+        raise AssertionError("an edit that moves no entry needs no new catalog")
+
+    monkeypatch.setattr("feedsvc.refresher.build_catalog", no_rebuild)
+    report = r.refresh()
+    monkeypatch.undo()
+    assert report.ok and report.reparsed == 1 and len(report.changed) == 1
+    # the site feed, Science and Topic 2 in three formats; Topic 0 and 1 untouched
+    assert {f.path for f in report.changed_feeds} == {
+        f"{p}/feed.{fmt}" for p in ("", "/categories/science", "/categories/topic-2") for fmt in ("rss", "atom", "json")}
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_an_edit_that_moves_an_entry_rebuilds_the_catalog(write_entry, config):
+    many(write_entry)
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    r.refresh()
+    write_entry("2025/e05.md", {"title": "Entry 5", "date": "2025-07-30T09:00:00Z",       # now the newest
+                                "categories": ["Topic 0"]}, "Body 5.\n")
+    watch.paths = {"2025/e05.md"}
+    report = r.refresh()
+    assert report.ok and report.reparsed == 1
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
