@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -100,6 +101,7 @@ class Service:
         threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
 
     def _background_refresh(self) -> None:
+        _yield_cpu()
         try:
             self.refresh()
         except Exception:  # pragma: no cover - refresh() reports its own failures
@@ -131,8 +133,10 @@ class Service:
         log.info("process %s runs the scheduler", os.getpid())
         self.scheduler.start()
         self._watch()
-        if self.refresher.count == 0:
-            self._refresh_behind()    # the snapshot it serves came from disk: bring it up to date
+        # Bring the snapshot up to date if it came from disk, and in any case
+        # give the new watch its baseline: until one walk has run since it
+        # started, it cannot tell an edit from the files it never saw.
+        self._refresh_behind()
 
     def _watch(self) -> None:
         """The process that runs the scheduler runs every refresh: it watches the folder."""
@@ -151,6 +155,17 @@ class Service:
         # The leader lock is not released here: the kernel frees it when the
         # process ends, and releasing it early would elect another worker of a
         # server that is stopping as a whole.
+
+
+def _yield_cpu() -> None:
+    """Lower this thread's CPU priority: a refresh behind a served snapshot is in no
+    hurry, and requests arriving meanwhile should not wait for it. Linux sets
+    priorities per thread; elsewhere the call would lower the whole process."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            pass
 
 
 def make_service(config: Config, clock: Clock = utcnow) -> Service:
