@@ -31,6 +31,7 @@ class Catalog:
     slug_of: Mapping[str, str] = field(default_factory=dict)   # category name -> slug
     by_slug: Mapping[str, Entry] = field(default_factory=dict, repr=False)
     category_by_slug: Mapping[str, Category] = field(default_factory=dict, repr=False)
+    newest: datetime | None = None             # the latest ``updated`` of the published entries
 
     def entry_categories(self, entry: Entry) -> tuple[Category, ...]:
         """The entry's categories as published (merged names appear once)."""
@@ -119,6 +120,7 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
         slug_of=slug_of,
         by_slug={e.slug: e for e in published},
         category_by_slug={c.slug: c for c in cats},
+        newest=max((e.updated for e in published), default=None),
     )
 
 
@@ -129,6 +131,7 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) ->
     What an edit of an article's text or title changes, at the cost of the
     entries it touches rather than a new selection and grouping of all of them.
     """
+    replaced = tuple(replaced)
     swap: dict[int, Entry] = {}
     for old, new in replaced:
         if (old.date, old.categories, old.draft, old.slug, old.id) != \
@@ -147,5 +150,11 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) ->
     for new in swap.values():
         if by_slug.get(new.slug) is not None and by_slug[new.slug].id == new.id:
             by_slug[new.slug] = new
+    published = [(old, new) for old, new in replaced if by_slug.get(new.slug) is new]
+    newest = previous.newest
+    if any(old.updated == newest for old, _ in published):
+        newest = max((e.updated for e in entries), default=None)   # the newest may have gone back
+    elif published:
+        newest = max(newest or published[0][1].updated, *(new.updated for _, new in published))
     return dataclasses.replace(previous, entries=entries, categories=cats, scheduled=sub(previous.scheduled),
-                               by_slug=by_slug, category_by_slug={c.slug: c for c in cats})
+                               by_slug=by_slug, category_by_slug={c.slug: c for c in cats}, newest=newest)

@@ -85,10 +85,16 @@ class EntryStore:
             n += 1
         return n
 
-    def save(self, parsed: Mapping[str, tuple[Stamp, Parsed]]) -> int:
-        """Make the store hold exactly ``parsed``; returns the rows written. Failures are logged, not raised."""
-        changed = [(p, s, v) for p, (s, v) in parsed.items() if self._known.get(p) != s]
-        gone = [p for p in self._known if p not in parsed]
+    def save(self, parsed: Mapping[str, tuple[Stamp, Parsed]], paths: set[str] | None = None) -> int:
+        """Make the store hold exactly ``parsed``; returns the rows written. Failures are logged, not raised.
+
+        ``paths``: the only ones that can differ from what was saved last (none came or went)."""
+        if paths is not None:
+            changed = [(p, *parsed[p]) for p in paths if p in parsed and self._known.get(p) != parsed[p][0]]
+            gone: list[str] = []
+        else:
+            changed = [(p, s, v) for p, (s, v) in parsed.items() if self._known.get(p) != s]
+            gone = [p for p in self._known if p not in parsed]
         if not changed and not gone:
             return 0
         dumps = pickle.dumps

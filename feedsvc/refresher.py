@@ -282,13 +282,16 @@ class Refresher:
             if self.disk is not None:
                 unchanged = (rendered == 0 and not report.added and not report.changed and not report.removed
                              and getattr(previous, "generation", ""))
+                as_dict = report.as_dict()
                 snapshot.generation = previous.generation if unchanged else \
-                    self.disk.write(snapshot, report.as_dict(), wall, patched_from)
-                self.disk.write_report(report.as_dict())
+                    self.disk.write(snapshot, as_dict, wall, patched_from)
+                self.disk.write_report(as_dict)
             self.store.swap(snapshot)
             self._built = (snapshot, tuple(feeds))
             if self.entry_store is not None and not loaded.unchanged:
-                self.entry_store.save(self._cache.parsed)   # after the swap: readers wait for none of it
+                # after the swap: readers wait for none of it
+                self.entry_store.save(self._cache.parsed,
+                                      {o.path for o, _ in patched_from} if patched_from is not None else None)
         except Exception as e:
             if self.watch is not None:
                 self.watch.invalidate()

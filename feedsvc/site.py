@@ -207,7 +207,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                 put(path, digest(repr((inputs, fmt)).encode()), "feed", CONTENT_TYPES[fmt], updated,
                     lambda spec=spec, fmt=fmt: render(spec, fmt, cats_of))
 
-        newest = max((e.updated for e in catalog.entries), default=None)
+        newest = catalog.newest
         put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
                                            if c.entries else "") for c in catalog.categories],
                      [e.digest for e in catalog.entries[:config.max_entries]]),

@@ -45,6 +45,15 @@ def test_a_watch_that_stopped_asks_for_a_walk(watch):
     assert watch.take() is None
 
 
+def test_a_file_written_just_before_the_take_is_always_named(watch, write_entry):
+    # No reader thread to lag behind: the kernel has queued the event before the write returns.
+    write_entry("a.md", {"title": "A", "date": "2025-07-01"})
+    assert watch.take() is None
+    for i in range(50):
+        write_entry("a.md", {"title": f"A {i}", "date": "2025-07-01"})
+        assert watch.take() == {"a.md"}
+
+
 def test_a_refresh_with_a_watch_looks_only_at_the_changed_file(write_entry, config, watch, monkeypatch):
     for i in range(5):
         write_entry(f"e{i}.md", {"title": f"Entry {i}", "date": f"2025-07-0{i + 1}T09:00:00Z"})
