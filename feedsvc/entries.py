@@ -589,6 +589,8 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
         problems.append(Problem(str(root), "entries.path", "no entry files (*.md) found; feeds are empty",
                                 severity="warning"))
     cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(gone))
+    # Built now, while nobody waits: the first edit patched in needs it.
+    cache.index = {e.path: i for i, e in enumerate(cache.last.entries)}
     return cache.last
 
 

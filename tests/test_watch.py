@@ -179,3 +179,24 @@ def test_an_edit_that_moves_an_entry_rebuilds_the_catalog(write_entry, config):
     report = r.refresh()
     assert report.ok and report.reparsed == 1
     assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_a_patched_edit_keeps_the_tables_file_and_carries_the_new_digest_in_the_manifest(write_entry, config):
+    from feedsvc.persist import SnapshotStore
+
+    many(write_entry)
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    r.refresh()
+    before = SnapshotStore(config.cache_path).load(config)
+    write_entry("2025/e07.md", {"title": "Entry 7, corrected", "date": "2025-07-08T09:00:00Z",
+                                "categories": ["Science", "Topic 1"]}, "Corrected.\n")
+    watch.paths = {"2025/e07.md"}
+    report = r.refresh()
+    after = SnapshotStore(config.cache_path).load(config)
+    assert after.generation != before.generation
+    assert after.manifest["tables"] == before.manifest["tables"]          # not written again
+    (changed,) = report.changed
+    new_digest = next(e.digest for e in r.store.current.catalog.entries if e.id == changed)
+    assert after.entry_digests[changed] == new_digest != before.entry_digests[changed]
+    assert after.entry_digests == r.store.current.entry_digests
