@@ -145,12 +145,18 @@ def many(write_entry, n=24):
                                           "categories": ["Science", f"Topic {i % 3}"]}, f"Body {i}.\n")
 
 
-def test_an_edit_that_moves_no_entry_is_patched_in_and_gives_the_bytes_of_a_full_build(write_entry, config,
-                                                                                      monkeypatch):
+def watched(write_entry, config):
+    """A refresher on 24 entries, refreshed once, with a watch the test tells what changed."""
     many(write_entry)
     r = new_refresher(config, clock=lambda: NOW)
     r.watch = watch = Told()
     r.refresh()
+    return r, watch
+
+
+def test_an_edit_that_moves_no_entry_is_patched_in_and_gives_the_bytes_of_a_full_build(write_entry, config,
+                                                                                      monkeypatch):
+    r, watch = watched(write_entry, config)
     write_entry("2025/e05.md", {"title": "Entry 5, corrected", "date": "2025-07-06T09:00:00Z",
                                 "categories": ["Science", "Topic 2"]}, "A \u201cnew\u201d body.\n")
     watch.paths = {"2025/e05.md"}
@@ -169,10 +175,7 @@ def test_an_edit_that_moves_no_entry_is_patched_in_and_gives_the_bytes_of_a_full
 
 
 def test_an_edit_that_moves_an_entry_rebuilds_the_catalog(write_entry, config):
-    many(write_entry)
-    r = new_refresher(config, clock=lambda: NOW)
-    r.watch = watch = Told()
-    r.refresh()
+    r, watch = watched(write_entry, config)
     write_entry("2025/e05.md", {"title": "Entry 5", "date": "2025-07-30T09:00:00Z",       # now the newest
                                 "categories": ["Topic 0"]}, "Body 5.\n")
     watch.paths = {"2025/e05.md"}
@@ -184,10 +187,7 @@ def test_an_edit_that_moves_an_entry_rebuilds_the_catalog(write_entry, config):
 def test_a_patched_edit_keeps_the_tables_file_and_carries_the_new_digest_in_the_manifest(write_entry, config):
     from feedsvc.persist import SnapshotStore
 
-    many(write_entry)
-    r = new_refresher(config, clock=lambda: NOW)
-    r.watch = watch = Told()
-    r.refresh()
+    r, watch = watched(write_entry, config)
     before = SnapshotStore(config.cache_path).load(config)
     write_entry("2025/e07.md", {"title": "Entry 7, corrected", "date": "2025-07-08T09:00:00Z",
                                 "categories": ["Science", "Topic 1"]}, "Corrected.\n")
