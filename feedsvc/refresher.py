@@ -30,7 +30,7 @@ log = logging.getLogger("feedsvc.refresh")
 Clock = Callable[[], datetime]
 AnySnapshot = Union[Snapshot, DiskSnapshot]
 # How often a process checks whether another one published a newer snapshot.
-POLL_SECONDS = 0.2
+POLL_SECONDS = 0.05
 
 
 def utcnow() -> datetime:

@@ -17,7 +17,7 @@ log = logging.getLogger("feedsvc.scheduler")
 # when the refresh reads the clock.
 DUE_MARGIN = timedelta(milliseconds=50)
 FOLLOW_SECONDS = 2
-REQUEST_POLL_SECONDS = 0.05
+REQUEST_POLL_SECONDS = 0.01
 
 
 class RefreshScheduler:
