@@ -1,6 +1,7 @@
 """Entries -> Catalog: the immutable snapshot every renderer reads. Pure."""
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -140,7 +141,14 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) ->
         swap[id(old)] = new
 
     def sub(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
-        return tuple(swap.get(id(e), e) for e in entries)
+        # The tuples are in sort-key order, which no patched edit changes:
+        # find each entry by bisection instead of looking at every one.
+        out = list(entries)
+        for old, new in replaced:
+            i = bisect.bisect_left(out, old.sort_key(), key=Entry.sort_key)
+            if i < len(out) and out[i] is old:
+                out[i] = new
+        return tuple(out)
 
     entries = sub(previous.entries)
     hit = {previous.slug_of.get(name) for new in swap.values() for name in new.categories}
@@ -156,5 +164,6 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) ->
         newest = max((e.updated for e in entries), default=None)   # the newest may have gone back
     elif published:
         newest = max(newest or published[0][1].updated, *(new.updated for _, new in published))
-    return dataclasses.replace(previous, entries=entries, categories=cats, scheduled=sub(previous.scheduled),
+    scheduled = tuple(swap.get(id(e), e) for e in previous.scheduled)   # few, and in date order
+    return dataclasses.replace(previous, entries=entries, categories=cats, scheduled=scheduled,
                                by_slug=by_slug, category_by_slug={c.slug: c for c in cats}, newest=newest)

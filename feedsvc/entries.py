@@ -523,7 +523,11 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
     if changed is not None and cache.scan is not None:
         scanned = rescan(root, cache.scan, changed)
         # Only the named files can differ from what the cache holds.
-        candidates = [t for t in scanned if t[0] in changed] if changed else []
+        candidates = []
+        for rel in sorted(changed):
+            i = bisect.bisect_left(scanned, rel, key=lambda t: t[0])
+            if i < len(scanned) and scanned[i][0] == rel:
+                candidates.append(scanned[i])
     else:
         scanned = candidates = scan_entry_files(root)
     cache.scan = scanned
@@ -546,7 +550,7 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
         fresh = {}
     if changed is not None and fresh and cache.last is not None \
             and cache.last.files == len(scanned) == len(cache.parsed):
-        patched = _patch(cache, fresh, {rel: st for rel, _, st in todo_stats(scanned, fresh)})
+        patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh})
         if patched is not None:
             return patched
     cache.index = None
@@ -592,11 +596,6 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
     # Built now, while nobody waits: the first edit patched in needs it.
     cache.index = {e.path: i for i, e in enumerate(cache.last.entries)}
     return cache.last
-
-
-def todo_stats(scanned: list[tuple[str, str, os.stat_result | OSError]], fresh: Mapping[str, object]
-               ) -> list[tuple[str, str, os.stat_result | OSError]]:
-    return [t for t in scanned if t[0] in fresh]
 
 
 def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Mapping[str, Any]
