@@ -534,21 +534,25 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
     # Files that are new or changed since the cache saw them: parsed in one
     # batch, so that a large first load can use every core.
     todo: list[tuple[str, str]] = []
+    unreadable = False
     for rel, full, st in candidates:
         if isinstance(st, OSError):
+            unreadable = True
             continue
         hit = cache.parsed.get(rel)
         if hit is None or hit[0] != (st.st_mtime_ns, st.st_size, st.st_ino):
             todo.append((rel, full))
-    if not todo and cache.last is not None and cache.last.files == len(scanned) == len(cache.parsed):
-        # Every file seen, none changed, none added or removed (same count, all known).
+    if not todo and not unreadable and cache.last is not None \
+            and cache.last.files == len(scanned) == len(cache.parsed):
+        # Every file seen is known and unchanged, and there are as many as last
+        # time: the same files (one gone and another new would be in ``todo``).
         return dataclasses.replace(cache.last, reparsed=0, removed=0)
     if todo:
         from .parsejob import parse_files
         fresh = dict(zip((rel for rel, _ in todo), parse_files(todo, site)))
     else:
         fresh = {}
-    if changed is not None and fresh and cache.last is not None \
+    if changed is not None and fresh and not unreadable and cache.last is not None \
             and cache.last.files == len(scanned) == len(cache.parsed):
         patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh})
         if patched is not None:
@@ -586,7 +590,7 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
         by_slug[entry.slug] = rel
         by_id[entry.id] = rel
         entries.append(entry)
-    gone = set(cache.parsed) - seen_paths if len(cache.parsed) != len(seen_paths) else ()
+    gone = set(cache.parsed) - seen_paths
     for path in gone:
         del cache.parsed[path]
     if files == 0:

@@ -153,3 +153,14 @@ def test_with_a_scheduler_only_the_elected_process_refreshes_behind_a_restored_s
             assert niceness and niceness[0] >= 10
     finally:
         service.shutdown()
+
+
+def test_a_removed_file_is_unpublished_even_when_another_file_turns_unreadable_at_once(write_entry, config):
+    fill(write_entry, 3)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().entries == 3
+    (config.entries_path / "2025/0/e000.md").unlink()
+    (config.entries_path / "2025/1/dangling.md").symlink_to("missing.md")   # stat fails: cannot read
+    report = r.refresh()
+    assert report.entries == 2 and len(report.removed) == 1
+    assert any(p.path == "2025/1/dangling.md" and "cannot read" in p.message for p in report.problems)
