@@ -557,7 +557,6 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
         patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh})
         if patched is not None:
             return patched
-    cache.index = None
     for rel, full, st in scanned:
         files += 1
         seen_paths.add(rel)
@@ -606,23 +605,21 @@ def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Ma
            ) -> LoadResult | None:
     """The last load with edited files swapped in, when every edit kept its file's entry,
     slug and id (so no other file's fate can change); None otherwise."""
-    last = cache.last
-    assert last is not None
-    if cache.index is None:
-        cache.index = {e.path: i for i, e in enumerate(last.entries)}
+    last, index = cache.last, cache.index
+    assert last is not None and index is not None   # both set by the full load that made ``last``
     pairs: list[tuple[Entry, Entry]] = []
     for rel, got in fresh.items():
         old = cache.parsed.get(rel)
         st = stats.get(rel)
         if (isinstance(got, OSError) or old is None or old[1].entry is None or got.entry is None
-                or not isinstance(st, os.stat_result) or rel not in cache.index
+                or not isinstance(st, os.stat_result) or rel not in index
                 or got.entry.slug != old[1].entry.slug or got.entry.id != old[1].entry.id):
             return None
         pairs.append((old[1].entry, got.entry))
     entries = list(last.entries)
     for rel, got in fresh.items():
         assert isinstance(got, Parsed) and got.entry is not None
-        entries[cache.index[rel]] = got.entry
+        entries[index[rel]] = got.entry
         st = stats[rel]
         cache.parsed[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), got)
     kept = [p for p in last.problems if p.path not in fresh]

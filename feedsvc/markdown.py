@@ -129,12 +129,11 @@ def _absolutize(cleaned: str, base: str) -> str:
     def attr(m: re.Match[str]) -> str:
         s, i = m.string, m.start()
         for name in _URL_NAMES:
-            n = len(name)
-            if s.startswith(name, i - n, i) and i - n > 0 and s[i - n - 1].isspace():
-                return _url(name, m.group(1), base, n)
-        if s.startswith("class", i - 5, i) and i > 5 and s[i - 6].isspace():
+            if _named(s, i, name):
+                return _url(name, m.group(1), base)
+        if _named(s, i, "class"):
             kept = [c for c in m.group(1).split() if c.startswith("language-")]
-            return f'="{" ".join(kept)}"' if kept else _DROP_CLASS
+            return f'="{" ".join(kept)}"' if kept else _DROP
         return m.group(0)
 
     out = _ATTR_VALUE.sub(attr, cleaned)
@@ -145,11 +144,16 @@ def _absolutize(cleaned: str, base: str) -> str:
 _URL_NAMES = ("href", "src", "cite", "poster")
 _ATTR_VALUE = re.compile(r'="([^"]*)"')
 _DROP = "=\x00"
-_DROP_CLASS = _DROP
 _BLANKED = re.compile(r"\s[a-z]+=\x00")
 
 
-def _url(name: str, raw: str, base: str, n: int) -> str:
+def _named(s: str, i: int, name: str) -> bool:
+    """Is the ``="`` at ``i`` the value of attribute ``name`` (preceded by white space)?"""
+    start = i - len(name)
+    return start > 0 and s.startswith(name, start, i) and s[start - 1].isspace()
+
+
+def _url(name: str, raw: str, base: str) -> str:
     value = html.unescape(raw).strip()
     if not value:  # a URL the sanitiser blanked: no link rather than a link to the page itself
         return _DROP

@@ -239,8 +239,11 @@ class Refresher:
             changed = self.watch.take(full) if self.watch is not None else None
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache, changed)
             patched_from = None
-            if (loaded.unchanged and self._built is not None and self._built[0] is previous
-                    and (previous.catalog.next_due is None or started < previous.catalog.next_due)):
+            # The snapshot served is the one this process built, and no scheduled
+            # entry has fallen due since: what it holds can be kept or patched.
+            own = (self._built is not None and self._built[0] is previous
+                   and (previous.catalog.next_due is None or started < previous.catalog.next_due))
+            if loaded.unchanged and own:
                 # Same files, no scheduled entry due, and the snapshot being
                 # served is the one built from them: nothing to select or render.
                 snapshot, feeds, rendered = previous, [FeedChange(f.path, f.etag, False) for f in self._built[1]], 0
@@ -248,8 +251,7 @@ class Refresher:
             else:
                 blobs = self.disk.blobs if self.disk is not None else None
                 patched = None
-                if (loaded.replaced is not None and self._built is not None and self._built[0] is previous
-                        and (previous.catalog.next_due is None or started < previous.catalog.next_due)):
+                if loaded.replaced is not None and own:
                     # Only edits that move no entry: swap them into the catalog
                     # being served and render only what shows them.
                     patched = patch_catalog(previous.catalog, loaded.replaced)

@@ -393,5 +393,5 @@ def archive_spec(src: FeedSource, config: Config, number: int, total: int, entri
 
 def feed_specs(catalog, config: Config, hubs: tuple[str, ...] = ()) -> list[FeedSpec]:  # type: ignore[no-untyped-def]
     """The current site feed and one per category, as the catalog and config define them."""
-    newest = catalog.newest or max((e.updated for e in catalog.entries), default=EPOCH)
+    newest = catalog.newest or EPOCH
     return [current_spec(src, config, newest, hubs) for src in feed_sources(catalog, config)]

@@ -149,7 +149,7 @@ class Service:
         self.scheduler.shutdown()
         watch, self.refresher.watch = self.refresher.watch, None
         if watch is not None:
-            watch.stop(wait=False)
+            watch.stop()
         if self.notifier is not None:
             self.notifier.close()
         # The leader lock is not released here: the kernel frees it when the

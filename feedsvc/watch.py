@@ -124,7 +124,7 @@ class FolderWatch:
         with self._lock:
             self._complete = False
 
-    def stop(self, wait: bool = True) -> None:
+    def stop(self) -> None:
         ino, self._inotify = self._inotify, None
         self._complete = False
         if ino is not None:
