@@ -1,23 +1,18 @@
 """Parsing many entry files on every core.
 
-Parsing is Python holding the GIL, so a first load of a large folder uses
-helper processes. They are fresh interpreters (``python -m feedsvc.parsejob``)
-rather than forks: the service forks from threads (server, scheduler), where a
-lock held by another thread at fork time can hang the child. Each helper reads
-its share of files and sends back the parsed entries; if one fails for any
-reason, its share is parsed here instead, so a helper never costs an entry.
+A first load of a large folder hands shares of the files to helper processes
+(see ``helper``). Each reads its share and sends back the parsed entries; if
+one fails for any reason, its share is parsed here instead, so a helper never
+costs an entry.
 """
 from __future__ import annotations
 
 import logging
 import os
-import pickle
-import subprocess
-import sys
 import threading
-from pathlib import Path
 from typing import Sequence
 
+from . import helper
 from .config import SiteConfig
 from .entries import Parsed, parse_entry
 
@@ -64,26 +59,19 @@ def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]
 
 def _run_helper(jobs: Sequence[Job], site: SiteConfig, results: list[list[Parsed | OSError] | None],
                 slot: int) -> None:
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                       os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
     try:
-        proc = subprocess.run([sys.executable, "-m", "feedsvc.parsejob"], input=pickle.dumps((site, list(jobs))),
-                              capture_output=True, env=env, timeout=3600, check=False)
-        if proc.returncode != 0:
-            raise RuntimeError(f"exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
-        got = pickle.loads(proc.stdout)
+        got = helper.call("feedsvc.parsejob", (site, list(jobs)))
         if not isinstance(got, list) or len(got) != len(jobs):
-            raise RuntimeError("answer of the wrong length")
+            raise helper.HelperFailed("answer of the wrong length")
         results[slot] = got
-    except Exception as e:  # the caller parses this share itself
+    except helper.HelperFailed as e:  # the caller parses this share itself
         log.warning("parse helper failed (%s); parsing its %d files here", e, len(jobs))
 
 
-def main() -> None:
-    site, jobs = pickle.load(sys.stdin.buffer)
-    out = [parse_file(rel, full, site) for rel, full in jobs]
-    sys.stdout.buffer.write(pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL))
+def _parse_share(payload: tuple[SiteConfig, list[Job]]) -> list[Parsed | OSError]:
+    site, jobs = payload
+    return [parse_file(rel, full, site) for rel, full in jobs]
 
 
 if __name__ == "__main__":
-    main()
+    helper.serve(_parse_share)

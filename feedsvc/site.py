@@ -9,6 +9,7 @@ refresh costs only what changed.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import re
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,10 +27,14 @@ from .archive import archive_count
 from .archive import page as archive_page
 from .render import (CONTENT_TYPES, FeedSource, FeedSpec, archive_path, archive_spec, categories_of, feed_sources,
                      feed_specs, feed_updated, render)
+from .helper import HelperFailed
+from .renderjob import FeedJob, Share, helper_share, render_elsewhere, render_job
 from .resources import LRU, Blobs, Resource, digest, make_resource
 
 if TYPE_CHECKING:
     from .persist import DiskSnapshot
+
+log = logging.getLogger("feedsvc.render")
 
 ASSETS = {"/style.css": "style.css", "/feed.css": "feed.css"}
 CSS_TYPE = "text/css; charset=utf-8"
@@ -166,30 +171,36 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     # are memory, so only a few may wait.
     waiting = threading.BoundedSemaphore(8)
 
+    def kept(path: str, fp: str) -> bool:
+        old = prev.get(path)
+        r = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
+        if r is not None:
+            out[path] = r
+        return r is not None
+
+    def submit(path: str, data: bytes, make: Callable[[bytes], Resource]) -> None:
+        waiting.acquire()
+        fut = pool.submit(make, data)
+        fut.add_done_callback(lambda _: waiting.release())
+        out[path] = fut   # a path already listed keeps its place in ``out``
+
     def put(path: str, fp: str, kind: str, ctype: str, modified: datetime | None,
             body: Callable[[], bytes]) -> None:
-        old = prev.get(path)
-        kept = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
-        if kept is not None:
-            out[path] = kept
-            return
-        data = body()
-        waiting.acquire()
-        fut = pool.submit(make_resource, data, ctype, kind, modified, fp, blobs)
-        fut.add_done_callback(lambda _: waiting.release())
-        out[path] = fut
+        if not kept(path, fp):
+            submit(path, body(), lambda data: make_resource(data, ctype, kind, modified, fp, blobs))
 
     def carried(paths: list[str], shown: tuple[Entry, ...]) -> bool:
         """Carry ``paths`` over unchanged if ``touched`` says none of ``shown`` changed."""
         if touched is None or previous is None or not same_config or any(e.id in touched for e in shown):
             return False
-        kept = [previous.get(p) for p in paths]
-        if any(k is None for k in kept):
+        olds = [previous.get(p) for p in paths]
+        if any(r is None for r in olds):
             return False
-        for p, k in zip(paths, kept):
-            out[p] = k
+        for p, r in zip(paths, olds):
+            out[p] = r
         return True
 
+    helper: threading.Thread | None = None
     try:
         labels = {c.slug: c.name for c in catalog.categories}
         cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
@@ -197,15 +208,29 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         # digest of it stands for them in every feed's fingerprint.
         cats_key = _fp(sorted(catalog.slug_of.items()), sorted(labels.items()))
         base = len(config.site.base_url)
+        jobs: list[FeedJob] = []
         for spec in feed_specs(catalog, config, config.websub_hubs):
             if carried([spec.urls[fmt][base:] for fmt in config.formats], spec.entries):
                 continue
             inputs = _feed_inputs(spec, cats_key)
             updated = feed_updated(spec)
             for fmt in config.formats:
-                path = spec.urls[fmt][len(config.site.base_url):]
-                put(path, digest(repr((inputs, fmt)).encode()), "feed", CONTENT_TYPES[fmt], updated,
-                    lambda spec=spec, fmt=fmt: render(spec, fmt, cats_of))
+                path = spec.urls[fmt][base:]
+                fp = digest(repr((inputs, fmt)).encode())
+                if not kept(path, fp):
+                    jobs.append(FeedJob(path, fp, spec, fmt, updated))
+                    out[path] = Future()   # its place, filled below
+        theirs, mine = helper_share(jobs) if blobs is not None else ([], jobs)
+        if theirs:
+            assert blobs is not None
+            share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, tuple(theirs))
+            helper = threading.Thread(target=_render_share, args=(share, blobs, [out[j.path] for j in theirs]),
+                                      name="feedsvc-render-helper", daemon=True)
+            helper.start()
+        for job in mine:
+            submit(job.path, render(job.spec, job.fmt, cats_of),
+                   lambda data, job=job: make_resource(data, CONTENT_TYPES[job.fmt], "feed", job.modified,
+                                                       job.fingerprint, blobs))
 
         newest = catalog.newest
         put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
@@ -225,6 +250,11 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         for path, name in ASSETS.items():
             put(path, _fp(__version__, name), "asset", CSS_TYPE, None,
                 lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
+        if helper is not None:
+            helper.join()
+            for job in theirs:
+                if not out[job.path].done():   # the helper failed: its share is rendered here
+                    out[job.path] = pool.submit(render_job, job, cats_of, blobs)
         done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -260,6 +290,18 @@ def render_archive(src: FeedSource, config: Config, number: int, fmt: str, slug_
     spec = archive_spec(src, config, number, total, entries)
     cats_of = categories_of(slug_of, labels, config.site.base_url)
     return make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "archive", feed_updated(spec))
+
+
+def _render_share(share: Share, blobs: Blobs, places: list[Future[Resource]]) -> None:
+    """Fill ``places`` with the share's resources as a helper renders them, or leave them
+    all empty if it fails."""
+    try:
+        got = render_elsewhere(share)
+    except HelperFailed as e:
+        log.warning("render helper failed (%s); rendering its %d feeds here", e, len(share.jobs))
+        return
+    for place, r in zip(places, got):
+        place.set_result(dataclasses.replace(r, blobs=blobs))
 
 
 def _feed_inputs(spec: FeedSpec, cats_key: str) -> str:

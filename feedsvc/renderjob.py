@@ -1,0 +1,78 @@
+"""Rendering many feeds on two cores.
+
+A full build of a large site renders thousands of feeds, which is Python
+holding the GIL. Half of them go to a helper process (see ``helper``) that
+renders, compresses and writes them to the cache folder like this process
+does, and sends back only what a response needs to know of each. If it fails
+for any reason, its half is rendered here instead.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from datetime import datetime
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from . import helper
+from .render import CONTENT_TYPES, FeedSpec, categories_of, render
+from .resources import Blobs, Resource, make_resource
+
+# Below this many feeds to render, a helper's start (~0.4 s) costs more than it saves.
+PARALLEL_FROM = 300
+
+
+@dataclass(frozen=True)
+class FeedJob:
+    """One feed body to render: a spec in one format, and what its resource carries."""
+
+    path: str
+    fingerprint: str
+    spec: FeedSpec
+    fmt: str
+    modified: datetime | None
+
+
+@dataclass(frozen=True)
+class Share:
+    """What a helper needs: the jobs, the item categories' mapping, and where bodies go."""
+
+    cache_root: Path
+    slug_of: Mapping[str, str]
+    labels: Mapping[str, str]
+    base_url: str
+    jobs: tuple[FeedJob, ...]
+
+
+def helper_share(jobs: Sequence[FeedJob]) -> tuple[list[FeedJob], list[FeedJob]]:
+    """(for a helper, for this process): every other feed, all formats of a feed together
+    (they show the same entries, whose HTML is rendered once for all three)."""
+    if len(jobs) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+        return [], list(jobs)
+    order = list(dict.fromkeys(j.spec.key for j in jobs))
+    theirs = set(order[::2])
+    return [j for j in jobs if j.spec.key in theirs], [j for j in jobs if j.spec.key not in theirs]
+
+
+def render_job(job: FeedJob, cats_of, blobs: Blobs | None) -> Resource:  # type: ignore[no-untyped-def]
+    return make_resource(render(job.spec, job.fmt, cats_of), CONTENT_TYPES[job.fmt], "feed", job.modified,
+                         job.fingerprint, blobs)
+
+
+def render_elsewhere(share: Share) -> list[Resource]:
+    """The share's resources in job order, rendered by a helper (HelperFailed if it could not)."""
+    got = helper.call("feedsvc.renderjob", share)
+    if not isinstance(got, list) or len(got) != len(share.jobs) or not all(isinstance(r, Resource) for r in got):
+        raise helper.HelperFailed("answer of the wrong shape")
+    return got
+
+
+def _render_share(share: Share) -> list[Resource]:
+    blobs = Blobs(share.cache_root, 0)
+    cats_of = categories_of(share.slug_of, share.labels, share.base_url)
+    # Bodies stay in the cache folder; the answer says where, not what.
+    return [replace(render_job(job, cats_of, blobs), blobs=None) for job in share.jobs]
+
+
+if __name__ == "__main__":
+    helper.serve(_render_share)

@@ -1,0 +1,102 @@
+"""Rendering a large site's feeds in a helper process as well as in this one."""
+from __future__ import annotations
+
+import dataclasses
+import sys
+
+import feedparser
+import pytest
+
+from feedsvc import renderjob, site
+from feedsvc.errors import FeedBuildError
+from feedsvc.model import Author
+from feedsvc.render import FeedSpec
+from feedsvc.refresher import new_refresher
+
+from .conftest import NOW
+
+
+def fill(write_entry, n):
+    for i in range(n):
+        write_entry(f"e{i:03d}.md", {"title": f"Entry {i}", "date": f"2025-07-{1 + i % 28:02d}T09:30:00Z",
+                                     "categories": ["Science", f"Topic {i % 5}"]},
+                    f"Body of entry {i}, with a \u201cquote\u201d and [a link](../notes/{i}/).\n")
+
+
+@pytest.fixture
+def shares(monkeypatch):
+    """Every build hands half its feeds to a helper; the shares it handed are recorded."""
+    monkeypatch.setattr(renderjob, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(renderjob.os, "cpu_count", lambda: 2)
+    handed: list[renderjob.Share] = []
+    real = site.render_elsewhere
+
+    def spy(share):
+        handed.append(share)
+        return real(share)
+
+    monkeypatch.setattr(site, "render_elsewhere", spy)
+    return handed
+
+
+def feeds_of(config):
+    r = new_refresher(config, clock=lambda: NOW)
+    report = r.refresh()
+    assert report.ok, report.error
+    snap = r.store.current
+    return report, {p: (snap.get(p).etag, snap.get(p).body, snap.get(p).gzip_body) for p in snap.feed_paths}
+
+
+def test_a_helper_renders_byte_for_byte_what_one_process_does(write_entry, config, tmp_path, shares, monkeypatch):
+    fill(write_entry, 20)
+    report, two = feeds_of(config)
+    assert len(shares) == 1
+    handed = {job.path for job in shares[0].jobs}
+    assert handed and handed < set(two)                         # a share, not everything
+    monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
+    _, one = feeds_of(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
+    assert len(shares) == 1 and two == one
+    assert len(two) == (1 + 6) * 3 and report.rendered >= len(two)
+    some = sorted(handed)[0]
+    parsed = feedparser.parse(two[some][1])
+    assert not parsed.bozo and parsed.entries
+
+
+def test_formats_of_one_feed_go_to_the_same_process():
+    jobs = [renderjob.FeedJob(f"/{k}/feed.{fmt}", "", _spec(k), fmt, None) for k in "abcd" for fmt in ("rss", "atom")]
+    theirs, mine = renderjob.helper_share(jobs * 100)
+    assert {j.spec.key for j in theirs}.isdisjoint({j.spec.key for j in mine})
+    assert {j.spec.key for j in theirs} == {"a", "c"}
+
+
+def _spec(key):
+    return FeedSpec(key, "", "", "", "", {}, (), "en", Author("x"), True, 60)
+
+
+def test_a_failing_render_helper_costs_no_feed(write_entry, config, tmp_path, shares, monkeypatch, caplog):
+    fill(write_entry, 20)
+    monkeypatch.setattr(sys, "executable", "/bin/false")
+    _, served = feeds_of(config)
+    assert len(shares) == 1 and "render helper failed" in caplog.text
+    monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
+    _, one = feeds_of(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
+    assert served == one
+
+
+def test_a_feed_neither_process_can_build_fails_the_refresh_and_keeps_the_last_feeds(write_entry, config, shares,
+                                                                                      monkeypatch):
+    fill(write_entry, 20)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    before = {p: r.store.current.get(p).etag for p in r.store.current.feed_paths}
+    write_entry("e999.md", {"title": "Entry 999", "date": "2025-08-01T09:30:00Z", "categories": ["Science"]}, "New.\n")
+    monkeypatch.setattr(sys, "executable", "/bin/false")       # the helper fails...
+
+    def refuse(job, cats_of, blobs):                           # ...and so does its share, rendered here
+        raise FeedBuildError(job.path, "cannot build this feed")
+
+    monkeypatch.setattr(site, "render_job", refuse)
+    report = r.refresh()
+    assert len(shares) == 2
+    assert not report.ok and "cannot build this feed" in report.error
+    assert {p: r.store.current.get(p).etag for p in r.store.current.feed_paths} == before
