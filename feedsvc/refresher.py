@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -153,6 +154,7 @@ class Refresher:
     _built: tuple[Snapshot, tuple[FeedChange, ...]] | None = None   # the last snapshot this process built
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _inflight: Future[RefreshReport] | None = None
+    _saver: threading.Thread | None = None       # writing the entry store
 
     @property
     def disk(self) -> SnapshotStore | None:
@@ -291,9 +293,7 @@ class Refresher:
             self.store.swap(snapshot)
             self._built = (snapshot, tuple(feeds))
             if self.entry_store is not None and not loaded.unchanged:
-                # after the swap: readers wait for none of it
-                self.entry_store.save(self._cache.parsed,
-                                      {o.path for o, _ in patched_from} if patched_from is not None else None)
+                self._save_entries({o.path for o, _ in patched_from} if patched_from is not None else None)
         except Exception as e:
             if self.watch is not None:
                 self.watch.invalidate()
@@ -321,6 +321,43 @@ class Refresher:
                 known.add(key)
                 (log.error if p.severity == "error" else log.warning)("%s", p)
         return report
+
+
+    def _save_entries(self, paths: set[str] | None) -> None:
+        """Store what parsing gave, behind the refresh: it is for the next start only,
+        and nobody should wait for it (at 100k entries it takes seconds, and a
+        worker still starting would not serve until it is done)."""
+        assert self.entry_store is not None and self._cache is not None
+        store, parsed, before = self.entry_store, dict(self._cache.parsed), self._saver
+
+        def save() -> None:
+            yield_cpu()
+            if before is not None:
+                before.join()       # saves land in the order of their refreshes
+            store.save(parsed, paths)
+
+        # Not a daemon: an orderly exit finishes the save rather than losing it.
+        self._saver = threading.Thread(target=save, name="feedsvc-entry-store", daemon=False)
+        self._saver.start()
+
+    def wait_saved(self, timeout: float | None = None) -> bool:
+        """Wait for the entry store to hold what the last refresh parsed. True if it does."""
+        saver = self._saver
+        if saver is not None:
+            saver.join(timeout)
+            return not saver.is_alive()
+        return True
+
+
+def yield_cpu() -> None:
+    """Lower this thread's CPU priority: work behind a served snapshot is in no
+    hurry, and requests arriving meanwhile should not wait for it. Linux sets
+    priorities per thread; elsewhere the call would lower the whole process."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+        except OSError:
+            pass
 
 
 def _pid() -> int:

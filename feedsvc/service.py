@@ -3,14 +3,13 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from .config import Config
-from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow
+from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow, yield_cpu
 from .scheduler import RefreshScheduler
 from .websub import Notifier
 from .watch import FolderWatch
@@ -101,7 +100,7 @@ class Service:
         threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
 
     def _background_refresh(self) -> None:
-        _yield_cpu()
+        yield_cpu()
         try:
             self.refresh()
         except Exception:  # pragma: no cover - refresh() reports its own failures
@@ -155,17 +154,6 @@ class Service:
         # The leader lock is not released here: the kernel frees it when the
         # process ends, and releasing it early would elect another worker of a
         # server that is stopping as a whole.
-
-
-def _yield_cpu() -> None:
-    """Lower this thread's CPU priority: a refresh behind a served snapshot is in no
-    hurry, and requests arriving meanwhile should not wait for it. Linux sets
-    priorities per thread; elsewhere the call would lower the whole process."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except OSError:
-            pass
 
 
 def make_service(config: Config, clock: Clock = utcnow) -> Service:

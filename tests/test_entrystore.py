@@ -11,6 +11,7 @@ import pytest
 
 from feedsvc import parsejob
 from feedsvc.entries import EntryCache, load_entries
+from feedsvc.entrystore import EntryStore
 from feedsvc.refresher import new_refresher
 
 from .conftest import NOW
@@ -25,7 +26,9 @@ def fill(write_entry, n, start=0):
 
 def refresh_once(config):
     r = new_refresher(config, clock=lambda: NOW)
-    return r.refresh()
+    report = r.refresh()
+    assert r.wait_saved(10)
+    return report
 
 
 def test_a_restart_parses_only_the_files_changed_while_it_was_down(write_entry, config):
@@ -43,7 +46,7 @@ def test_entries_from_the_store_render_exactly_as_freshly_parsed_ones(write_entr
     fill(write_entry, 12)
     refresh_once(config)
     r = new_refresher(config, clock=lambda: NOW)
-    r.refresh()
+    assert r.refresh().reparsed == 0
     stored = r.store.current
     fresh = new_refresher(dataclasses.replace(config, cache_path=None), clock=lambda: NOW)
     fresh.refresh()
@@ -117,6 +120,26 @@ def test_a_refresh_with_no_file_changed_selects_and_renders_nothing(write_entry,
     assert r.refresh().changed                 # a change still goes the whole way
 
 
+def test_a_refresh_serves_its_feeds_without_waiting_for_the_entry_store(write_entry, config, monkeypatch):
+    fill(write_entry, 5)
+    release = threading.Event()
+    real = EntryStore.save
+
+    def slow_save(self, parsed, paths=None):
+        release.wait(10)
+        return real(self, parsed, paths)
+
+    monkeypatch.setattr(EntryStore, "save", slow_save)
+    r = new_refresher(config, clock=lambda: NOW)
+    report = r.refresh()                                   # returns while the store is still being written
+    assert report.ok and r.store.current.get("/feed.atom") is not None
+    assert not r.wait_saved(0.05)
+    assert new_refresher(config, clock=lambda: NOW).refresh().reparsed == 5   # a start now parses again
+    release.set()
+    assert r.wait_saved(10)
+    assert new_refresher(config, clock=lambda: NOW).refresh().reparsed == 0
+
+
 def test_a_process_that_waited_for_the_first_snapshot_serves_it_instead_of_rendering_again(write_entry, config):
     fill(write_entry, 8)
     first = new_refresher(config, clock=lambda: NOW)
@@ -134,7 +157,7 @@ def test_with_a_scheduler_only_the_elected_process_refreshes_behind_a_restored_s
     from feedsvc.service import make_service
 
     fill(write_entry, 4)
-    new_refresher(config, clock=lambda: NOW).refresh()
+    refresh_once(config)
     cfg = dc.replace(config, scheduler_enabled=True)
     service = make_service(cfg, clock=lambda: NOW)
     service.start()
