@@ -57,7 +57,7 @@ class FastFeeds:
             metrics.REQUESTS.labels(route, "304").inc()
             return []
         body = res.gzip_body if gz else res.body
-        start_response("200 OK", headers)
+        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
         metrics.REQUESTS.labels(route, "200").inc()
         if method == "HEAD":
             return []

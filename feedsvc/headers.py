@@ -20,8 +20,9 @@ def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str
         vary += ", Accept"
         if view:
             etag += "-view"  # another representation (content type): another tag
-    headers = [("Content-Type", BROWSER_VIEW_TYPE if view else res.content_type),
-               ("Content-Length", str(res.gzip_size if gz else res.size))]
+    # No Content-Length: the gzip form may not exist yet; the body, once
+    # taken, gives it (and a 304 has none).
+    headers = [("Content-Type", BROWSER_VIEW_TYPE if view else res.content_type)]
     if gz:
         headers.append(("Content-Encoding", "gzip"))
     headers += [("Vary", vary), ("ETag", f'"{etag}"')]

@@ -157,7 +157,7 @@ class DiskSnapshot:
             wanted = parse_archive_path(path)
             return self.archive(*wanted) if wanted is not None else None
         etag, gzip_etag, ctype, lm, kind, fp, size, gzip_size = meta
-        if not (self.blobs.has(etag) and self.blobs.has(gzip_etag)):
+        if not self.blobs.has(etag):
             log.error("snapshot %s: blob missing for %s", self.generation, path)
             return None
         r = Resource(ctype, etag, gzip_etag, datetime.fromisoformat(lm) if lm else None, kind, fp, size, gzip_size,

@@ -110,6 +110,16 @@ class Blobs:
             data = self.cache.put(tag, data)
         return data
 
+    def gzip(self, tag: str, gz_tag: str) -> bytes:
+        """The gzip form of body ``tag``, compressed and stored by the first process that asks."""
+        try:
+            return self.read(gz_tag)
+        except FileNotFoundError:
+            pass
+        data = compress(self.read(tag))
+        self.put(gz_tag, data)
+        return self.cache.put(gz_tag, data)
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -120,7 +130,7 @@ class Resource:
     kind: str                         # "feed", "page", "opml", "asset" or "archive"
     fingerprint: str = ""             # of the inputs: equal fingerprints give equal bytes
     size: int = 0
-    gzip_size: int = 0
+    gzip_size: int = 0                # 0: not compressed yet (see make_resource)
     data: bytes | None = field(default=None, repr=False)        # the body, when held in memory
     gzip_data: bytes | None = field(default=None, repr=False)
     blobs: Blobs | None = field(default=None, repr=False, compare=False)   # where it is, when not
@@ -137,23 +147,32 @@ class Resource:
         if self.gzip_data is not None:
             return self.gzip_data
         assert self.blobs is not None
-        return self.blobs.read(self.gzip_etag)
+        return self.blobs.gzip(self.etag, self.gzip_etag)
 
 
 def digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def compress(body: bytes) -> bytes:
+    # mtime=0 keeps the compressed bytes reproducible; zlib-ng gives zlib's
+    # level-6 ratio in about 60% of the time.
+    return gzip_ng.compress(body, compresslevel=6, mtime=0)
+
+
 def make_resource(body: bytes, content_type: str, kind: str, last_modified: datetime | None,
                   fingerprint: str = "", blobs: Blobs | None = None) -> Resource:
-    """Compress and tag ``body``; with ``blobs``, write both to the cache folder and keep neither."""
-    # mtime=0 keeps the compressed bytes (and so their ETag) reproducible;
-    # zlib-ng gives zlib's level-6 ratio in about 60% of the time.
-    z = gzip_ng.compress(body, compresslevel=6, mtime=0)
+    """Tag ``body``; with ``blobs``, write it to the cache folder and keep nothing in memory.
+
+    In the cache folder the gzip form is made on first request, not here: a
+    large site's build would spend a third of its time compressing feeds of
+    which only those polled soon need it then. Its tag is derived from the
+    body's, so conditional requests are answered without it.
+    """
     tag = digest(body)
     gz_tag = f"{tag}-gz"
     if blobs is not None:
         blobs.put(tag, body)
-        blobs.put(gz_tag, z)
-        return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), len(z), blobs=blobs)
+        return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), blobs=blobs)
+    z = compress(body)
     return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), len(z), body, z)
