@@ -24,7 +24,6 @@ import yaml
 from .config import SiteConfig
 from .dates import parse_when
 from .errors import EntryError
-from .markdown import first_paragraph_text, markdown_to_html, plain_text, shorten
 from .model import Author, Entry, Problem
 from .slugs import is_slug, slugify
 from .text import clean_text, unclean
@@ -192,14 +191,10 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
 
     summary_value = _scalar(meta, "summary", path)
     summary = " ".join(clean_text(summary_value).split()) if summary_value else ""
-    if not summary:
-        # The first prose paragraph; a body of only lists or headings gives its
-        # text instead, and an empty one the title, so RSS always has a description.
-        summary = shorten(first_paragraph_text(body) or plain_text(markdown_to_html(body))) or title
 
     return Entry(
         path=path, slug=slug, id=entry_id, title=title, date=published, updated=updated, link=link,
-        author=author, categories=categories, tags=tags, summary=summary, image=image, draft=draft,
+        author=author, categories=categories, tags=tags, given_summary=summary, image=image, draft=draft,
         body="" if file else body, digest=hashlib.blake2b(raw, digest_size=16).hexdigest(), file=file,
     )
 

@@ -24,7 +24,7 @@ from .entries import EntryCache, Parsed, Stamp
 from .resources import digest
 
 log = logging.getLogger("feedsvc.entrystore")
-SCHEMA = 1
+SCHEMA = 2   # 2: Entry.given_summary
 
 
 class EntryStore:

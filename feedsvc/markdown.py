@@ -210,6 +210,12 @@ def plain_text(fragment: str) -> str:
     return " ".join(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", fragment))).split())
 
 
+def derived_summary(body: str) -> str:
+    """A summary for an entry that gives none: its first prose paragraph; a body of
+    only lists or headings gives all of its text; an empty one nothing."""
+    return shorten(first_paragraph_text(body) or plain_text(markdown_to_html(body)))
+
+
 SUMMARY_LIMIT = 280  # characters of a derived summary: about two lines in a reader's list view
 
 

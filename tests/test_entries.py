@@ -282,6 +282,29 @@ def test_summary_of_an_empty_body_is_the_title(load_one):
     assert load_one(front(title="Just a title"), "").summary == "Just a title"
 
 
+def test_a_summary_is_derived_when_first_used_and_only_once(load_one, monkeypatch):
+    import feedsvc.markdown as md
+
+    calls = []
+    real = md.derived_summary
+    monkeypatch.setattr(md, "derived_summary", lambda body: calls.append(body) or real(body))
+    e = load_one(front(), "Derived from this paragraph.\n\nNot this one.\n")
+    assert calls == []                                  # loading derives nothing
+    assert e.summary == "Derived from this paragraph." and e.summary == "Derived from this paragraph."
+    assert len(calls) == 1
+
+
+def test_a_body_the_summary_cannot_be_derived_from_gives_the_title(load_one, monkeypatch, caplog):
+    import feedsvc.markdown as md
+
+    def choke(body):
+        raise ValueError("the renderer choked")
+
+    monkeypatch.setattr(md, "derived_summary", choke)
+    e = load_one(front(title="Still described"), "An unusual body.\n")
+    assert e.summary == "Still described" and "the renderer choked" in caplog.text
+
+
 # -- slug, id, link, image -------------------------------------------------------
 
 def test_slug_defaults_to_file_stem(load_one):
@@ -539,20 +562,20 @@ def test_malformed_author_uri_is_an_error_not_a_crash(load_bad):
 def test_a_library_failing_on_one_file_costs_only_that_file(write_entry, config, monkeypatch):
     import feedsvc.entries as entries_module
 
-    real = entries_module.first_paragraph_text
+    real = entries_module.slugify
 
     def fragile(text: str) -> str:
-        if "poison" in text:
-            raise ValueError("the renderer choked")
+        if "Poison" in text:
+            raise ValueError("the slug library choked")
         return real(text)
 
-    monkeypatch.setattr(entries_module, "first_paragraph_text", fragile)
-    write_entry("a.md", front(), "Fine.\n")
-    write_entry("b.md", front(), "poison\n")
+    monkeypatch.setattr(entries_module, "slugify", fragile)
+    write_entry("a.md", front(slug="Fine Slug"), "Fine.\n")
+    write_entry("b.md", front(slug="Poison Pill"), "Fine too.\n")
     result = load(config)
-    assert [e.slug for e in result.entries] == ["a"]
+    assert [e.slug for e in result.entries] == ["fine-slug"]
     (p,) = result.errors
-    assert (p.path, p.field) == ("b.md", "file") and "the renderer choked" in p.message
+    assert (p.path, p.field) == ("b.md", "file") and "the slug library choked" in p.message
 
 
 def test_non_utf8_bytes_are_reported_with_offset_and_line(load_bad):
