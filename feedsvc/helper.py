@@ -10,6 +10,7 @@ anything but time.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import subprocess
@@ -17,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable
 
+log = logging.getLogger("feedsvc.helper")
 # A helper that runs this long is stuck, not busy: the caller takes its share back.
 TIMEOUT_SECONDS = 3600
 
@@ -36,6 +38,11 @@ def call(module: str, payload: Any) -> Any:
         raise HelperFailed(f"{type(e).__name__}: {e}") from None
     if proc.returncode != 0:
         raise HelperFailed(f"exit {proc.returncode}: {proc.stderr.decode(errors='replace')[-500:]}")
+    # What the helper logged (an entry body published as text, say) is the
+    # operator's to see, as if this process had done the work.
+    said = proc.stderr.decode(errors="replace").strip()
+    if said:
+        log.warning("%s helper:\n%s", module, said)
     try:
         return pickle.loads(proc.stdout)
     except Exception as e:
@@ -44,5 +51,6 @@ def call(module: str, payload: Any) -> Any:
 
 def serve(work: Callable[[Any], Any]) -> None:
     """The helper's side: payload from stdin, answer to stdout."""
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     payload = pickle.load(sys.stdin.buffer)
     sys.stdout.buffer.write(pickle.dumps(work(payload), protocol=pickle.HIGHEST_PROTOCOL))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
 import tempfile
 import threading
@@ -20,6 +21,8 @@ from pathlib import Path
 from typing import Callable, Generic, Hashable, TypeVar
 
 from zlib_ng import gzip_ng
+
+log = logging.getLogger("feedsvc.cache")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -117,7 +120,10 @@ class Blobs:
         except FileNotFoundError:
             pass
         data = compress(self.read(tag))
-        self.put(gz_tag, data)
+        try:
+            self.put(gz_tag, data)
+        except OSError as e:   # a full disk: serve it anyway, compress again next time
+            log.warning("cannot store the gzip form of %s: %s", tag, e)
         return self.cache.put(gz_tag, data)
 
 

@@ -164,9 +164,9 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     same_config = previous is not None and previous.output_key == output_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
     out: dict[str, Resource | Future[Resource]] = {}
-    # Rendering is Python and holds the GIL; compressing and hashing do not, so
-    # they run beside it on the other core.
-    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedsvc-gzip")
+    # Rendering is Python and holds the GIL; hashing, writing to the cache folder
+    # (or compressing, without one) do not, so they run beside it.
+    pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedsvc-finish")
     # Rendering can outrun compressing and writing; bodies waiting in the queue
     # are memory, so only a few may wait.
     waiting = threading.BoundedSemaphore(8)

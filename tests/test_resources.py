@@ -69,3 +69,18 @@ def test_with_a_cache_folder_the_service_holds_no_rendered_feed_in_memory(write_
     gz = client.get("/categories/science/feed.atom", headers={"Accept-Encoding": "gzip"})
     assert gz.headers["Content-Encoding"] == "gzip"
     assert int(gz.headers["Content-Length"]) == len(gz.data) and gzip.decompress(gz.data) == r.data
+
+
+def test_a_gzip_form_that_cannot_be_stored_is_still_served(tmp_path, monkeypatch, caplog):
+    body = b"<feed>" + b"x" * 5000 + b"</feed>"
+    r = make_resource(body, "application/atom+xml", "feed", None, blobs=Blobs(tmp_path, 1 << 20))
+    real = Blobs.put
+
+    def full_disk(self, tag, data):
+        if tag.endswith("-gz"):
+            raise OSError(28, "No space left on device")
+        real(self, tag, data)
+
+    monkeypatch.setattr(Blobs, "put", full_disk)
+    assert gzip.decompress(r.gzip_body) == body
+    assert not r.blobs.has(r.gzip_etag) and "No space left" in caplog.text
