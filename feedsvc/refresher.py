@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 import threading
 import time
 from concurrent.futures import Future
@@ -23,6 +22,7 @@ from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
 from .model import Problem
 from .persist import DiskSnapshot, SnapshotStore
+from .priority import behind_requests
 from .site import FeedChange, Snapshot, build_site, empty_snapshot
 from .watch import FolderWatch
 
@@ -331,10 +331,10 @@ class Refresher:
         store, parsed, before = self.entry_store, dict(self._cache.parsed), self._saver
 
         def save() -> None:
-            yield_cpu()
-            if before is not None:
-                before.join()       # saves land in the order of their refreshes
-            store.save(parsed, paths)
+            with behind_requests():
+                if before is not None:
+                    before.join()       # saves land in the order of their refreshes
+                store.save(parsed, paths)
 
         # Not a daemon: an orderly exit finishes the save rather than losing it.
         self._saver = threading.Thread(target=save, name="feedsvc-entry-store", daemon=False)
@@ -347,17 +347,6 @@ class Refresher:
             saver.join(timeout)
             return not saver.is_alive()
         return True
-
-
-def yield_cpu() -> None:
-    """Lower this thread's CPU priority: work behind a served snapshot is in no
-    hurry, and requests arriving meanwhile should not wait for it. Linux sets
-    priorities per thread; elsewhere the call would lower the whole process."""
-    if sys.platform.startswith("linux"):
-        try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-        except OSError:
-            pass
 
 
 def _pid() -> int:

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .config import Config
-from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow, yield_cpu
+from .priority import behind_requests
+from .refresher import Clock, FeedStore, RefreshReport, Refresher, new_refresher, utcnow
 from .scheduler import RefreshScheduler
 from .websub import Notifier
 from .watch import FolderWatch
@@ -100,11 +101,11 @@ class Service:
         threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
 
     def _background_refresh(self) -> None:
-        yield_cpu()
-        try:
-            self.refresh()
-        except Exception:  # pragma: no cover - refresh() reports its own failures
-            log.exception("first refresh failed")
+        with behind_requests():
+            try:
+                self.refresh()
+            except Exception:  # pragma: no cover - refresh() reports its own failures
+                log.exception("first refresh failed")
 
     def start_scheduler(self) -> None:
         """Idempotent. With a cache folder, only the process holding its leader lock runs the
