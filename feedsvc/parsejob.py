@@ -8,7 +8,6 @@ costs an entry.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from typing import Sequence
 
@@ -36,7 +35,7 @@ def parse_file(rel: str, full: str, site: SiteConfig) -> Parsed | OSError:
 
 def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
     """Parse ``jobs`` in order, on every core when they are many."""
-    helpers = min(MAX_HELPERS, (os.cpu_count() or 1) - 1, len(jobs) // PARALLEL_FROM)
+    helpers = min(MAX_HELPERS, helper.cores() - 1, len(jobs) // PARALLEL_FROM)
     if helpers <= 0:
         return [parse_file(rel, full, site) for rel, full in jobs]
     share = len(jobs) // (helpers + 1)

@@ -2,23 +2,24 @@
 
 A full build of a large site renders thousands of feeds, which is Python
 holding the GIL. Half of them go to a helper process (see ``helper``) that
-renders, compresses and writes them to the cache folder like this process
+renders them and writes their bodies to the cache folder like this process
 does, and sends back only what a response needs to know of each. If it fails
 for any reason, its half is rendered here instead.
 """
 from __future__ import annotations
 
-import os
+import subprocess
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from . import helper
 from .render import CONTENT_TYPES, FeedSpec, categories_of, render
 from .resources import Blobs, Resource, make_resource
 
-# Below this many feeds to render, a helper's start (~0.4 s) costs more than it saves.
+# Below this many bodies to render (a feed in one format each), a helper's
+# start (~0.4 s) costs more than it saves.
 PARALLEL_FROM = 300
 
 
@@ -47,7 +48,7 @@ class Share:
 def helper_share(jobs: Sequence[FeedJob]) -> tuple[list[FeedJob], list[FeedJob]]:
     """(for a helper, for this process): every other feed, all formats of a feed together
     (they show the same entries, whose HTML is rendered once for all three)."""
-    if len(jobs) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+    if len(jobs) < PARALLEL_FROM or helper.cores() < 2:
         return [], list(jobs)
     order = list(dict.fromkeys(j.spec.key for j in jobs))
     theirs = set(order[::2])
@@ -59,9 +60,10 @@ def render_job(job: FeedJob, cats_of, blobs: Blobs | None) -> Resource:  # type:
                          job.fingerprint, blobs)
 
 
-def render_elsewhere(share: Share) -> list[Resource]:
+def render_elsewhere(share: Share, started: Callable[[subprocess.Popen[bytes]], None] | None = None
+                     ) -> list[Resource]:
     """The share's resources in job order, rendered by a helper (HelperFailed if it could not)."""
-    got = helper.call("feedsvc.renderjob", share)
+    got = helper.call("feedsvc.renderjob", share, started)
     if not isinstance(got, list) or len(got) != len(share.jobs) or not all(isinstance(r, Resource) for r in got):
         raise helper.HelperFailed("answer of the wrong shape")
     return got

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
+import subprocess
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
@@ -167,7 +168,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     # Rendering is Python and holds the GIL; hashing, writing to the cache folder
     # (or compressing, without one) do not, so they run beside it.
     pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="feedsvc-finish")
-    # Rendering can outrun compressing and writing; bodies waiting in the queue
+    # Rendering can outrun hashing and writing; bodies waiting in the queue
     # are memory, so only a few may wait.
     waiting = threading.BoundedSemaphore(8)
 
@@ -201,6 +202,13 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         return True
 
     helper: threading.Thread | None = None
+    helpers: list[subprocess.Popen[bytes]] = []
+    ended = threading.Event()
+
+    def started(proc: subprocess.Popen[bytes]) -> None:
+        helpers.append(proc)
+        if ended.is_set():   # this build failed before its helper even started
+            proc.kill()
     try:
         labels = {c.slug: c.name for c in catalog.categories}
         cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
@@ -224,7 +232,8 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         if theirs:
             assert blobs is not None
             share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, tuple(theirs))
-            helper = threading.Thread(target=_render_share, args=(share, blobs, [out[j.path] for j in theirs]),
+            helper = threading.Thread(target=_render_share,
+                                      args=(share, blobs, [out[j.path] for j in theirs], started),
                                       name="feedsvc-render-helper", daemon=True)
             helper.start()
         for job in mine:
@@ -258,6 +267,10 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        ended.set()
+        for proc in helpers:   # still running only if this build failed: its work is wasted
+            if proc.poll() is None:
+                proc.kill()
 
     rendered = sum(1 for r in out.values() if isinstance(r, Future))
     changes = [FeedChange(p, r.etag, p not in prev or prev[p][1] != r.etag)
@@ -292,11 +305,12 @@ def render_archive(src: FeedSource, config: Config, number: int, fmt: str, slug_
     return make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "archive", feed_updated(spec))
 
 
-def _render_share(share: Share, blobs: Blobs, places: list[Future[Resource]]) -> None:
+def _render_share(share: Share, blobs: Blobs, places: list[Future[Resource]],
+                  started: Callable[[subprocess.Popen[bytes]], None]) -> None:
     """Fill ``places`` with the share's resources as a helper renders them, or leave them
     all empty if it fails."""
     try:
-        got = render_elsewhere(share)
+        got = render_elsewhere(share, started)
     except HelperFailed as e:
         log.warning("render helper failed (%s); rendering its %d feeds here", e, len(share.jobs))
         return

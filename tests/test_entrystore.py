@@ -79,7 +79,7 @@ def test_another_site_configuration_empties_the_store(write_entry, config):
 @pytest.fixture
 def helpers(monkeypatch):
     monkeypatch.setattr(parsejob, "PARALLEL_FROM", 4)
-    monkeypatch.setattr(parsejob.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(parsejob.helper, "cores", lambda: 3)
 
 
 def test_helper_processes_parse_exactly_what_one_process_does(write_entry, config, helpers, monkeypatch):

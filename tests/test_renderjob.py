@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import dataclasses
+import signal
 import sys
+import time
 
 import feedparser
 import pytest
@@ -27,13 +29,13 @@ def fill(write_entry, n):
 def shares(monkeypatch):
     """Every build hands half its feeds to a helper; the shares it handed are recorded."""
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(renderjob.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
     handed: list[renderjob.Share] = []
     real = site.render_elsewhere
 
-    def spy(share):
+    def spy(share, started=None):
         handed.append(share)
-        return real(share)
+        return real(share, started)
 
     monkeypatch.setattr(site, "render_elsewhere", spy)
     return handed
@@ -100,3 +102,29 @@ def test_a_feed_neither_process_can_build_fails_the_refresh_and_keeps_the_last_f
     assert len(shares) == 2
     assert not report.ok and "cannot build this feed" in report.error
     assert {p: r.store.current.get(p).etag for p in r.store.current.feed_paths} == before
+
+
+def test_a_build_that_fails_here_stops_the_helper_it_started(write_entry, config, tmp_path, monkeypatch):
+    monkeypatch.setattr(renderjob, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
+    fill(write_entry, 20)
+    slow = tmp_path / "slow-python"
+    slow.write_text("#!/bin/sh\nexec sleep 60\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow))       # a helper that would run for a minute
+    procs = []
+    real = site.render_elsewhere
+    monkeypatch.setattr(site, "render_elsewhere", lambda share, started: real(share, lambda p: (procs.append(p),
+                                                                                              started(p))))
+
+    def refuse(spec, fmt, cats_of):
+        raise FeedBuildError(spec.key or "site", "cannot build this feed")
+
+    monkeypatch.setattr(site, "render", refuse)              # this process's own share fails
+    report = new_refresher(config, clock=lambda: NOW).refresh()
+    assert not report.ok and "cannot build this feed" in report.error
+    deadline = time.monotonic() + 10        # the helper may start only after the build gave up
+    while not procs and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(procs) == 1
+    assert procs[0].wait(10) == -signal.SIGKILL
