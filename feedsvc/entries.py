@@ -104,15 +104,18 @@ def _text(raw: bytes, path: str) -> tuple[str, int, int | None]:
     return text, removed, first_bad
 
 
-def read_body(file: str, path: str) -> str:
-    """The Markdown body of an entry file, read again: what ``parse_entry`` found, without the YAML."""
+def read_body(file: str, path: str, digest: str = "") -> tuple[str, bool]:
+    """The Markdown body of an entry file, read again: what ``parse_entry`` found,
+    without the YAML; and whether the file still has the bytes ``digest`` names."""
     try:
         with open(file, "rb") as fh:
-            text, _, _ = _text(fh.read(), path)
+            raw = fh.read()
+        text, _, _ = _text(raw, path)
     except (OSError, EntryError):
-        return ""
+        return "", False
+    same = bool(digest) and hashlib.blake2b(raw, digest_size=16).hexdigest() == digest
     end = _body_start(text)
-    return text[end:].lstrip("\n") if end is not None else ""
+    return (text[end:].lstrip("\n") if end is not None else ""), same
 
 
 def _body_start(text: str) -> int | None:

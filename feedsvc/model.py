@@ -73,10 +73,15 @@ class Entry:
     def markdown(self) -> str:
         """The Markdown body. Read from ``file`` when not held; a file gone since
         the refresh that read it gives an empty body until the next refresh."""
+        return self._body()[0]
+
+    def _body(self) -> tuple[str, bool]:
+        """(the body, whether it is the one ``digest`` names): what is derived from a
+        file changed or unreadable since it was parsed must not be kept under its digest."""
         if not self.file:
-            return self.body
+            return self.body, bool(self.digest)
         from .entries import read_body
-        return read_body(self.file, self.path)
+        return read_body(self.file, self.path, self.digest)
 
     @property
     def summary(self) -> str:
@@ -88,13 +93,14 @@ class Entry:
         if hit is not None:
             return hit
         from .markdown import derived_summary
+        body, exact = self._body()
         try:
-            out = derived_summary(self.markdown) or self.title
+            out = derived_summary(body) or self.title
         except Exception:   # as for content_html: one odd body must not fail every feed
             logging.getLogger("feedsvc.render").exception("%s: no summary could be derived; using the title",
                                                           self.path)
-            out = self.title
-        return _SUMMARIES.put(self.digest, out) if self.digest else out
+            return self.title
+        return _SUMMARIES.put(self.digest, out) if exact else out
 
     @property
     def content_html(self) -> str:
@@ -109,14 +115,14 @@ class Entry:
             if hit is not None:
                 return hit
         from .markdown import render_body
-        body = self.markdown
+        body, exact = self._body()
         try:
             out = render_body(body, self.link)
         except Exception:
             logging.getLogger("feedsvc.render").exception("%s: body could not be rendered; published as text",
                                                           self.path)
-            out = "<pre>" + html.escape(body) + "</pre>"
-        return _HTML.put(key, out) if self.digest else out
+            return "<pre>" + html.escape(body) + "</pre>"
+        return _HTML.put(key, out) if exact else out
 
     def sort_key(self) -> tuple[float, str]:
         """Newest first; ties broken by id so the order never wobbles."""

@@ -109,3 +109,14 @@ def app(make_app):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(autouse=True)
+def fresh_render_caches(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rendered bodies and derived summaries are kept per process by file digest:
+    each test starts without what an earlier one left there."""
+    from feedsvc import model
+    from feedsvc.resources import LRU
+
+    monkeypatch.setattr(model, "_HTML", LRU(model._HTML.budget, len))
+    monkeypatch.setattr(model, "_SUMMARIES", LRU(model._SUMMARIES.budget, len))

@@ -294,6 +294,17 @@ def test_a_summary_is_derived_when_first_used_and_only_once(load_one, monkeypatc
     assert len(calls) == 1
 
 
+def test_what_is_derived_from_a_file_changed_since_its_parse_is_not_kept(load_one, config):
+    original = "The paragraph that was parsed.\n"
+    e = load_one(front(), original)
+    path = config.entries_path / "post.md"
+    raw = path.read_bytes()
+    path.write_bytes(raw.replace(b"that was parsed", b"written since"))   # no refresh yet
+    assert e.summary == "The paragraph written since." and "written since" in e.content_html
+    path.write_bytes(raw)                                                  # back as it was parsed
+    assert e.summary == "The paragraph that was parsed." and "that was parsed" in e.content_html
+
+
 def test_a_body_the_summary_cannot_be_derived_from_gives_the_title(load_one, monkeypatch, caplog):
     import feedsvc.markdown as md
 
