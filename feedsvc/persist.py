@@ -47,7 +47,8 @@ log = logging.getLogger("feedsvc.persist")
 KEEP_GENERATIONS = 3
 # Digests of edited entries carried in manifests before the tables file is written anew.
 MAX_OVERLAY = 2000
-FORMAT = 3
+# 4: gzip blobs are written on first request, so a manifest may name one not yet on disk.
+FORMAT = 4
 
 
 class FileLock:

@@ -1,8 +1,8 @@
 """Work behind requests: a refresh or a save running in a process that serves.
 
-Requests come first. The OS is told so through the thread's priority; the GIL,
-which the OS knows nothing of, through a shorter switch interval while such
-work runs.
+Requests come first. The OS is told so through the thread's priority (on
+Linux, where priorities are per thread); the GIL, which the OS knows nothing
+of, through a shorter switch interval while such work runs.
 """
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ _behind_saved = 0.005
 
 @contextmanager
 def behind_requests() -> Iterator[None]:
-    """Run the block as work behind requests: low CPU priority for this thread, and
-    a short GIL switch interval for the process while any such block runs."""
+    """Run the block as work behind requests: low CPU priority for this thread (on
+    Linux), and a short GIL switch interval for the process while any such block runs."""
     global _behind_depth, _behind_saved
     yield_cpu()
     with _behind_lock:

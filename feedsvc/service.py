@@ -17,6 +17,7 @@ from .watch import FolderWatch
 
 log = logging.getLogger("feedsvc")
 LEADER_WAIT_SECONDS = 120
+SAVE_GRACE_SECONDS = 8
 
 
 def _alive(pid: object) -> bool:
@@ -152,6 +153,9 @@ class Service:
             watch.stop()
         if self.notifier is not None:
             self.notifier.close()
+        # Within the server's grace period (10 s): a save cut short is rolled
+        # back, and the next start only parses more files.
+        self.refresher.wait_saved(SAVE_GRACE_SECONDS)
         # The leader lock is not released here: the kernel frees it when the
         # process ends, and releasing it early would elect another worker of a
         # server that is stopping as a whole.

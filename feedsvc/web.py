@@ -59,8 +59,11 @@ def send_resource(res: Resource, max_age: int) -> Response:
     gz = request.accept_encodings["gzip"] > 0 or request.accept_encodings["x-gzip"] > 0
     view = wants_page(res)
     _, headers = feed_headers(res, gz, view, max_age)
-    resp = Response(res.gzip_body if gz else res.body, headers=headers)
-    return resp.make_conditional(request)
+    # Conditions first: a 304 needs no body, and the gzip form may not exist yet.
+    resp = Response(b"", headers=headers).make_conditional(request)
+    if resp.status_code == 200:
+        resp.set_data(res.gzip_body if gz else res.body)
+    return resp
 
 
 @bp.after_app_request

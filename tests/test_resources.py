@@ -84,3 +84,17 @@ def test_a_gzip_form_that_cannot_be_stored_is_still_served(tmp_path, monkeypatch
     monkeypatch.setattr(Blobs, "put", full_disk)
     assert gzip.decompress(r.gzip_body) == body
     assert not r.blobs.has(r.gzip_etag) and "No space left" in caplog.text
+
+
+def test_a_not_modified_answer_compresses_nothing_on_either_serving_path(write_entry, make_app):
+    write_entry("e.md", {"title": "Entry", "date": "2025-07-01T09:30:00Z"}, "Body. " * 500)
+    app = make_app()
+    client = app.test_client()
+    res = get_app_service(app).store.current.get("/feed.rss")
+    gz = {"Accept-Encoding": "gzip"}
+    lean = client.get("/feed.rss", headers={**gz, "If-None-Match": f'"{res.gzip_etag}"'})
+    flask = client.get("/feed.rss", headers={**gz, "If-Modified-Since": "Fri, 01 Jan 2100 00:00:00 GMT"})
+    assert lean.status_code == flask.status_code == 304 and lean.data == flask.data == b""
+    assert not res.blobs.has(res.gzip_etag)                  # no reader has needed the gzip form yet
+    assert gzip.decompress(client.get("/feed.rss", headers=gz).data) == res.body
+    assert res.blobs.has(res.gzip_etag)
