@@ -322,7 +322,6 @@ class Refresher:
                 (log.error if p.severity == "error" else log.warning)("%s", p)
         return report
 
-
     def _save_entries(self, paths: set[str] | None) -> None:
         """Store what parsing gave, behind the refresh: it is for the next start only,
         and nobody should wait for it (at 100k entries it takes seconds, and a

@@ -201,7 +201,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             out[p] = r
         return True
 
-    helper: threading.Thread | None = None
+    filler: threading.Thread | None = None
     helpers: list[subprocess.Popen[bytes]] = []
     ended = threading.Event()
 
@@ -209,6 +209,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         helpers.append(proc)
         if ended.is_set():   # this build failed before its helper even started
             proc.kill()
+
     try:
         labels = {c.slug: c.name for c in catalog.categories}
         cats_of = categories_of(catalog.slug_of, labels, config.site.base_url)
@@ -232,10 +233,10 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         if theirs:
             assert blobs is not None
             share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, tuple(theirs))
-            helper = threading.Thread(target=_render_share,
+            filler = threading.Thread(target=_fill_from_helper,
                                       args=(share, blobs, [out[j.path] for j in theirs], started),
                                       name="feedsvc-render-helper", daemon=True)
-            helper.start()
+            filler.start()
         for job in mine:
             submit(job.path, render(job.spec, job.fmt, cats_of),
                    lambda data, job=job: make_resource(data, CONTENT_TYPES[job.fmt], "feed", job.modified,
@@ -259,8 +260,8 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         for path, name in ASSETS.items():
             put(path, _fp(__version__, name), "asset", CSS_TYPE, None,
                 lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
-        if helper is not None:
-            helper.join()
+        if filler is not None:
+            filler.join()
             for job in theirs:
                 if not out[job.path].done():   # the helper failed: its share is rendered here
                     out[job.path] = pool.submit(render_job, job, cats_of, blobs)
@@ -305,7 +306,7 @@ def render_archive(src: FeedSource, config: Config, number: int, fmt: str, slug_
     return make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "archive", feed_updated(spec))
 
 
-def _render_share(share: Share, blobs: Blobs, places: list[Future[Resource]],
+def _fill_from_helper(share: Share, blobs: Blobs, places: list[Future[Resource]],
                   started: Callable[[subprocess.Popen[bytes]], None]) -> None:
     """Fill ``places`` with the share's resources as a helper renders them, or leave them
     all empty if it fails."""
