@@ -30,11 +30,13 @@ class RefreshScheduler:
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
         self._started = False
+        self._ready = False
         self._stop_requests = threading.Event()
 
     @property
     def running(self) -> bool:
-        return self._started
+        """True once started and its schedule published (what /status shows), until shut down."""
+        return self._ready
 
     def start(self) -> None:
         if self._started:
@@ -54,9 +56,11 @@ class RefreshScheduler:
         if self.refresher.last is not None:
             self._after_refresh(self.refresher.last)
         self._publish()
+        self._ready = True
         log.info("scheduler started: refresh every %ss", self.interval)
 
     def shutdown(self) -> None:
+        self._ready = False
         if not self._started:
             return
         self._started = False
