@@ -19,41 +19,15 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
-import yaml
-
+from . import frontmatter
 from .config import SiteConfig
 from .dates import parse_when
 from .errors import EntryError
 from .model import Author, Entry, Problem
 from .slugs import is_slug, slugify
-from .text import clean_text, unclean
+from .text import clean_text, clean_utf8, unclean
 
-try:  # the C loader is ten times faster; fall back where libyaml is missing
-    from yaml import CSafeLoader as _Loader
-except ImportError:  # pragma: no cover
-    from yaml import SafeLoader as _Loader  # type: ignore[assignment]
-
-
-class _EntryLoader(_Loader):  # type: ignore[misc,valid-type]
-    """The safe loader, except that a timestamp YAML cannot build stays text.
-
-    ``date: 2025-02-30`` looks like a timestamp to YAML, whose constructor then
-    raises a bare ValueError; as text it reaches ``parse_when``, which reports
-    it against the right field.
-    """
-
-
-def _timestamp_or_text(loader: Any, node: Any) -> Any:
-    try:
-        return loader.construct_yaml_timestamp(node)
-    except (ValueError, OverflowError):
-        return loader.construct_scalar(node)
-
-
-_EntryLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp_or_text)
-
-KNOWN_KEYS = {"title", "date", "updated", "categories", "tags", "author", "summary", "slug", "id", "link",
-              "image", "draft"}
+KNOWN_KEYS = frontmatter.KEYS
 _FENCE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.M)
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 # ASCII characters a URI may carry as they are (RFC 3986 reserved, unreserved, '%').
@@ -95,9 +69,13 @@ def _text(raw: bytes, path: str) -> tuple[str, int, int | None]:
         line = raw[: e.start].count(b"\n") + 1
         raise EntryError(path, "file", f"not UTF-8: byte 0x{raw[e.start]:02x} at offset {e.start} cannot be decoded",
                          line=line) from None
-    text = text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.removeprefix("\ufeff")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     # Control characters go before YAML sees the text: PyYAML refuses them, and
     # one pasted into a title should cost a warning, not the whole entry.
+    if clean_utf8(raw):
+        return text, 0, None
     removed, first_bad = unclean(text)
     if removed:
         text = clean_text(text)
@@ -215,8 +193,8 @@ def _split(text: str, path: str) -> tuple[dict[Any, Any], str, int]:
     body = text[end.end():].lstrip("\n")
     body_line = text[: end.end()].count("\n") + 2
     try:
-        meta = yaml.load(yaml_text, Loader=_EntryLoader)
-    except yaml.YAMLError as e:
+        meta = frontmatter.load(yaml_text)
+    except frontmatter.Error as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None
         reason = getattr(e, "problem", None) or str(e)
