@@ -107,9 +107,11 @@ def test_comments_are_removed():
 
 
 def test_class_other_than_language_is_dropped():
-    html = render('<code class="language-rust highlight">x</code> <p class="evil">y</p>\n')
+    html = render('<code class="language-rust highlight">x</code> <p class="evil">y</p> '
+                  '<code class="https://evil.example/">z</code>\n')
     assert '<code class="language-rust">x</code>' in html
     assert "evil" not in html and "highlight" not in html
+    assert "<code>z</code>" in html   # a class that looks like a URL is still a class
 
 
 def test_style_attribute_is_dropped():
