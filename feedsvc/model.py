@@ -15,6 +15,9 @@ from .resources import LRU
 _HTML: LRU[tuple[str, str], str] = LRU(32 * 2**20, len)   # characters
 # Summaries derived from bodies, by file digest (a few hundred characters each).
 _SUMMARIES: LRU[str, str] = LRU(4 * 2**20, len)
+# Bodies read back from their files, by digest: a feed asks an entry for its
+# summary and then for its HTML, and both come from the body; one read serves both.
+_BODIES: LRU[str, str] = LRU(2**20, len)
 
 
 @dataclass(frozen=True)
@@ -80,8 +83,12 @@ class Entry:
         file changed or unreadable since it was parsed must not be kept under its digest."""
         if not self.file:
             return self.body, bool(self.digest)
+        hit = _BODIES.get(self.digest)
+        if hit is not None:
+            return hit, True
         from .entries import read_body
-        return read_body(self.file, self.path, self.digest)
+        body, exact = read_body(self.file, self.path, self.digest)
+        return (_BODIES.put(self.digest, body) if exact else body), exact
 
     @property
     def summary(self) -> str:

@@ -113,10 +113,11 @@ def client(app):
 
 @pytest.fixture(autouse=True)
 def fresh_render_caches(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Rendered bodies and derived summaries are kept per process by file digest:
+    """Bodies read back, rendered HTML and derived summaries are kept per process by file digest:
     each test starts without what an earlier one left there."""
     from feedsvc import model
     from feedsvc.resources import LRU
 
     monkeypatch.setattr(model, "_HTML", LRU(model._HTML.budget, len))
     monkeypatch.setattr(model, "_SUMMARIES", LRU(model._SUMMARIES.budget, len))
+    monkeypatch.setattr(model, "_BODIES", LRU(model._BODIES.budget, len))

@@ -294,6 +294,17 @@ def test_a_summary_is_derived_when_first_used_and_only_once(load_one, monkeypatc
     assert len(calls) == 1
 
 
+def test_the_summary_and_the_html_of_an_entry_read_its_file_once(load_one, monkeypatch):
+    import feedsvc.entries as entries
+
+    reads = []
+    real = entries.read_body
+    monkeypatch.setattr(entries, "read_body", lambda *a: reads.append(a) or real(*a))
+    e = load_one(front(), "Derived from this paragraph.\n\nNot this one.\n")
+    assert e.summary == "Derived from this paragraph." and "Not this one." in e.content_html
+    assert len(reads) == 1
+
+
 def test_what_is_derived_from_a_file_changed_since_its_parse_is_not_kept(load_one, config):
     original = "The paragraph that was parsed.\n"
     e = load_one(front(), original)
