@@ -23,6 +23,7 @@ from . import frontmatter
 from .config import SiteConfig
 from .dates import parse_when
 from .errors import EntryError
+from .heap import collections_paused
 from .model import Author, Entry, Problem
 from .slugs import is_slug, slugify
 from .text import clean_text, clean_utf8, unclean
@@ -473,6 +474,11 @@ def load_entries(root: Path, site: SiteConfig, cache: EntryCache | None = None,
     With ``changed`` (relative paths, from a ``FolderWatch``), only those files
     are looked at again and the rest of the last walk is trusted.
     """
+    with collections_paused():
+        return _load_entries(root, site, cache, changed)
+
+
+def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, changed: set[str] | None) -> LoadResult:
     if cache is None:
         cache = EntryCache(site)
     elif cache.site != site:

@@ -21,6 +21,7 @@ from typing import Mapping
 
 from . import __version__
 from .entries import EntryCache, Parsed, Stamp
+from .heap import collections_paused
 from .resources import digest
 
 log = logging.getLogger("feedsvc.entrystore")
@@ -74,15 +75,16 @@ class EntryStore:
             return 0
         loads = pickle.loads
         n = 0
-        for path, mtime, size, ino, blob in rows:
-            try:
-                parsed = loads(blob)
-            except Exception:  # a row from who knows where: parse that file again
-                continue
-            stamp = (mtime, size, ino)
-            cache.parsed[path] = (stamp, parsed)
-            self._known[path] = stamp
-            n += 1
+        with collections_paused():   # a hundred thousand entries that all live on
+            for path, mtime, size, ino, blob in rows:
+                try:
+                    parsed = loads(blob)
+                except Exception:  # a row from who knows where: parse that file again
+                    continue
+                stamp = (mtime, size, ino)
+                cache.parsed[path] = (stamp, parsed)
+                self._known[path] = stamp
+                n += 1
         return n
 
     def save(self, parsed: Mapping[str, tuple[Stamp, Parsed]], paths: set[str] | None = None) -> int:

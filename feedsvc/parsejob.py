@@ -14,6 +14,7 @@ from typing import Sequence
 from . import helper
 from .config import SiteConfig
 from .entries import Parsed, parse_entry
+from .heap import collections_paused
 
 log = logging.getLogger("feedsvc.parse")
 
@@ -69,7 +70,8 @@ def _run_helper(jobs: Sequence[Job], site: SiteConfig, results: list[list[Parsed
 
 def _parse_share(payload: tuple[SiteConfig, list[Job]]) -> list[Parsed | OSError]:
     site, jobs = payload
-    return [parse_file(rel, full, site) for rel, full in jobs]
+    with collections_paused():
+        return [parse_file(rel, full, site) for rel, full in jobs]
 
 
 if __name__ == "__main__":
