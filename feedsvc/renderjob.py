@@ -1,10 +1,11 @@
-"""Rendering many feeds on two cores.
+"""Rendering many feeds (and their pages) on two cores.
 
 A full build of a large site renders thousands of feeds, which is Python
-holding the GIL. Half of them go to a helper process (see ``helper``) that
-renders them and writes their bodies to the cache folder like this process
-does, and sends back only what a response needs to know of each. If it fails
-for any reason, its half is rendered here instead.
+holding the GIL. Half of them, each with its category's page, go to a helper
+process (see ``helper``) that renders them and writes their bodies to the
+cache folder like this process does, and sends back only what a response
+needs to know of each. If it fails for any reason, its half is rendered here
+instead.
 """
 from __future__ import annotations
 
@@ -12,13 +13,16 @@ import subprocess
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence, Union
 
 from . import helper
+from .catalog import Category
+from .config import Config
+from .pages import HTML_TYPE, category_page
 from .render import CONTENT_TYPES, FeedSpec, categories_of, render
 from .resources import Blobs, Resource, make_resource
 
-# Below this many bodies to render (a feed in one format each), a helper's
+# Below this many bodies to render (a feed in one format, or a page, each), a helper's
 # start (~0.4 s) costs more than it saves.
 PARALLEL_FROM = 300
 
@@ -33,6 +37,28 @@ class FeedJob:
     fmt: str
     modified: datetime | None
 
+    @property
+    def key(self) -> str:
+        return self.spec.key
+
+
+@dataclass(frozen=True)
+class PageJob:
+    """A category's page: the category with only the entries it shows."""
+
+    path: str
+    fingerprint: str
+    category: Category
+    config: Config
+    modified: datetime | None
+
+    @property
+    def key(self) -> str:
+        return self.category.slug
+
+
+Job = Union[FeedJob, PageJob]
+
 
 @dataclass(frozen=True)
 class Share:
@@ -42,22 +68,35 @@ class Share:
     slug_of: Mapping[str, str]
     labels: Mapping[str, str]
     base_url: str
-    jobs: tuple[FeedJob, ...]
+    jobs: tuple[Job, ...]
 
 
-def helper_share(jobs: Sequence[FeedJob]) -> tuple[list[FeedJob], list[FeedJob]]:
-    """(for a helper, for this process): every other feed, all formats of a feed together
-    (they show the same entries, whose HTML is rendered once for all three)."""
+def helper_share(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
+    """(for a helper, for this process): every other feed, all formats of a feed and
+    its page together (they show the same entries, whose HTML and summaries are
+    derived once for all of them)."""
     if len(jobs) < PARALLEL_FROM or helper.cores() < 2:
         return [], list(jobs)
-    order = list(dict.fromkeys(j.spec.key for j in jobs))
+    order = list(dict.fromkeys(j.key for j in jobs))
     theirs = set(order[::2])
-    return [j for j in jobs if j.spec.key in theirs], [j for j in jobs if j.spec.key not in theirs]
+    return [j for j in jobs if j.key in theirs], [j for j in jobs if j.key not in theirs]
 
 
-def render_job(job: FeedJob, cats_of, blobs: Blobs | None) -> Resource:  # type: ignore[no-untyped-def]
-    return make_resource(render(job.spec, job.fmt, cats_of), CONTENT_TYPES[job.fmt], "feed", job.modified,
-                         job.fingerprint, blobs)
+def body_of(job: Job, cats_of) -> bytes:  # type: ignore[no-untyped-def]
+    if isinstance(job, PageJob):
+        return category_page(job.category, job.config)
+    return render(job.spec, job.fmt, cats_of)
+
+
+def finish(job: Job, body: bytes, blobs: Blobs | None) -> Resource:
+    """The job's resource for its rendered ``body``: tagged, and in the cache folder with ``blobs``."""
+    if isinstance(job, PageJob):
+        return make_resource(body, HTML_TYPE, "page", job.modified, job.fingerprint, blobs)
+    return make_resource(body, CONTENT_TYPES[job.fmt], "feed", job.modified, job.fingerprint, blobs)
+
+
+def render_job(job: Job, cats_of, blobs: Blobs | None) -> Resource:  # type: ignore[no-untyped-def]
+    return finish(job, body_of(job, cats_of), blobs)
 
 
 def render_elsewhere(share: Share, started: Callable[[subprocess.Popen[bytes]], None] | None = None
@@ -77,4 +116,8 @@ def _render_share(share: Share) -> list[Resource]:
 
 
 if __name__ == "__main__":
-    helper.serve(_render_share)
+    # Run as ``python -m``, this file is ``__main__``, while the jobs unpickled
+    # are instances of ``feedsvc.renderjob``'s classes: its functions must do
+    # the work, or no job would pass their isinstance checks.
+    from feedsvc import renderjob
+    helper.serve(renderjob._render_share)

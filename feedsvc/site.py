@@ -23,13 +23,13 @@ from . import __version__
 from .catalog import Catalog, Category
 from .model import Entry
 from .config import Config, output_key
-from .pages import HTML_TYPE, OPML_TYPE, article_page, category_page, index_page, opml
+from .pages import HTML_TYPE, OPML_TYPE, article_page, index_page, opml
 from .archive import archive_count
 from .archive import page as archive_page
 from .render import (CONTENT_TYPES, FeedSource, FeedSpec, archive_path, archive_spec, categories_of, feed_sources,
                      feed_specs, feed_updated, render)
 from .helper import HelperFailed
-from .renderjob import FeedJob, Share, helper_share, render_elsewhere, render_job
+from .renderjob import FeedJob, Job, PageJob, Share, body_of, finish, helper_share, render_elsewhere, render_job
 from .resources import LRU, Blobs, Resource, digest, make_resource
 
 if TYPE_CHECKING:
@@ -217,18 +217,31 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         # digest of it stands for them in every feed's fingerprint.
         cats_key = _fp(sorted(catalog.slug_of.items()), sorted(labels.items()))
         base = len(config.site.base_url)
-        jobs: list[FeedJob] = []
+        jobs: list[Job] = []
+
+        def job(j: Job) -> None:
+            if not kept(j.path, j.fingerprint):
+                jobs.append(j)
+                out[j.path] = Future()   # its place, filled below
+
+        # A category's page right after its feeds: it shows the same entries,
+        # whose summaries are then at hand in the same process.
+        pages = {c.slug: c for c in catalog.categories}
         for spec in feed_specs(catalog, config, config.websub_hubs):
-            if carried([spec.urls[fmt][base:] for fmt in config.formats], spec.entries):
+            if not carried([spec.urls[fmt][base:] for fmt in config.formats], spec.entries):
+                inputs = _feed_inputs(spec, cats_key)
+                updated = feed_updated(spec)
+                for fmt in config.formats:
+                    job(FeedJob(spec.urls[fmt][base:], digest(repr((inputs, fmt)).encode()), spec, fmt, updated))
+            c = pages.get(spec.key)
+            if c is None:
                 continue
-            inputs = _feed_inputs(spec, cats_key)
-            updated = feed_updated(spec)
-            for fmt in config.formats:
-                path = spec.urls[fmt][base:]
-                fp = digest(repr((inputs, fmt)).encode())
-                if not kept(path, fp):
-                    jobs.append(FeedJob(path, fp, spec, fmt, updated))
-                    out[path] = Future()   # its place, filled below
+            shown = c.entries[:config.max_entries]
+            path = f"/categories/{c.slug}/"
+            if not carried([path], shown):
+                job(PageJob(path, _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
+                                      [e.digest for e in shown]),
+                            dataclasses.replace(c, entries=shown), config, shown[0].updated if shown else None))
         theirs, mine = helper_share(jobs) if blobs is not None else ([], jobs)
         if theirs:
             assert blobs is not None
@@ -237,24 +250,14 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                                       args=(share, blobs, [out[j.path] for j in theirs], started),
                                       name="feedsvc-render-helper", daemon=True)
             filler.start()
-        for job in mine:
-            submit(job.path, render(job.spec, job.fmt, cats_of),
-                   lambda data, job=job: make_resource(data, CONTENT_TYPES[job.fmt], "feed", job.modified,
-                                                       job.fingerprint, blobs))
+        for j in mine:
+            submit(j.path, body_of(j, cats_of), lambda data, j=j: finish(j, data, blobs))
 
         newest = catalog.newest
         put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
                                            if c.entries else "") for c in catalog.categories],
                      [e.digest for e in catalog.entries[:config.max_entries]]),
             "page", HTML_TYPE, newest, lambda: index_page(catalog, config))
-        for c in catalog.categories:
-            shown = c.entries[:config.max_entries]
-            if carried([f"/categories/{c.slug}/"], shown):
-                continue
-            put(f"/categories/{c.slug}/", _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
-                                              [e.digest for e in shown]),
-                "page", HTML_TYPE, shown[0].updated if shown else None,
-                lambda c=c, shown=shown: category_page(dataclasses.replace(c, entries=shown), config))
         put("/opml.xml", _fp(__version__, config, [(c.slug, c.title) for c in catalog.categories], newest),
             "opml", OPML_TYPE, newest, lambda: opml(catalog, config, newest))
         for path, name in ASSETS.items():
@@ -313,7 +316,7 @@ def _fill_from_helper(share: Share, blobs: Blobs, places: list[Future[Resource]]
     try:
         got = render_elsewhere(share, started)
     except HelperFailed as e:
-        log.warning("render helper failed (%s); rendering its %d feeds here", e, len(share.jobs))
+        log.warning("render helper failed (%s); rendering its %d feeds and pages here", e, len(share.jobs))
         return
     for place, r in zip(places, got):
         place.set_result(dataclasses.replace(r, blobs=blobs))

@@ -10,6 +10,7 @@ import feedparser
 import pytest
 
 from feedsvc import renderjob, site
+from feedsvc.catalog import Category
 from feedsvc.errors import FeedBuildError
 from feedsvc.model import Author
 from feedsvc.render import FeedSpec
@@ -41,34 +42,40 @@ def shares(monkeypatch):
     return handed
 
 
-def feeds_of(config):
+def built(config):
+    """The report and every resource built (feeds, pages, OPML...): path -> (tag, body, gzip body)."""
     r = new_refresher(config, clock=lambda: NOW)
     report = r.refresh()
     assert report.ok, report.error
     snap = r.store.current
-    return report, {p: (snap.get(p).etag, snap.get(p).body, snap.get(p).gzip_body) for p in snap.feed_paths}
+    return report, {p: (snap.get(p).etag, snap.get(p).body, snap.get(p).gzip_body) for p in snap.resources}
 
 
-def test_a_helper_renders_byte_for_byte_what_one_process_does(write_entry, config, tmp_path, shares, monkeypatch):
+def test_a_helper_renders_byte_for_byte_what_one_process_does(write_entry, config, tmp_path, shares, monkeypatch,
+                                                              caplog):
     fill(write_entry, 20)
-    report, two = feeds_of(config)
-    assert len(shares) == 1
+    report, two = built(config)
+    assert len(shares) == 1 and "helper failed" not in caplog.text
     handed = {job.path for job in shares[0].jobs}
     assert handed and handed < set(two)                         # a share, not everything
+    assert any(p.endswith("/") for p in handed)                 # category pages go too
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
-    _, one = feeds_of(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
+    _, one = built(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
     assert len(shares) == 1 and two == one
-    assert len(two) == (1 + 6) * 3 and report.rendered >= len(two)
-    some = sorted(handed)[0]
+    feeds = [p for p in two if p.rsplit(".", 1)[-1] in ("rss", "atom", "json")]
+    assert len(feeds) == (1 + 6) * 3 and report.rendered == len(two)
+    some = sorted(p for p in handed if p in feeds)[0]
     parsed = feedparser.parse(two[some][1])
     assert not parsed.bozo and parsed.entries
 
 
-def test_formats_of_one_feed_go_to_the_same_process():
+def test_formats_of_one_feed_and_its_page_go_to_the_same_process():
     jobs = [renderjob.FeedJob(f"/{k}/feed.{fmt}", "", _spec(k), fmt, None) for k in "abcd" for fmt in ("rss", "atom")]
+    jobs += [renderjob.PageJob(f"/{k}/", "", Category(k, k, k, "", ()), None, None) for k in "abcd"]
     theirs, mine = renderjob.helper_share(jobs * 100)
-    assert {j.spec.key for j in theirs}.isdisjoint({j.spec.key for j in mine})
-    assert {j.spec.key for j in theirs} == {"a", "c"}
+    assert {j.key for j in theirs}.isdisjoint({j.key for j in mine})
+    assert {j.key for j in theirs} == {"a", "c"}
+    assert {type(j) for j in theirs} == {type(j) for j in mine} == {renderjob.FeedJob, renderjob.PageJob}
 
 
 def _spec(key):
@@ -78,10 +85,10 @@ def _spec(key):
 def test_a_failing_render_helper_costs_no_feed(write_entry, config, tmp_path, shares, monkeypatch, caplog):
     fill(write_entry, 20)
     monkeypatch.setattr(sys, "executable", "/bin/false")
-    _, served = feeds_of(config)
+    _, served = built(config)
     assert len(shares) == 1 and "render helper failed" in caplog.text
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
-    _, one = feeds_of(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
+    _, one = built(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
     assert served == one
 
 
@@ -117,10 +124,10 @@ def test_a_build_that_fails_here_stops_the_helper_it_started(write_entry, config
     monkeypatch.setattr(site, "render_elsewhere", lambda share, started: real(share, lambda p: (procs.append(p),
                                                                                               started(p))))
 
-    def refuse(spec, fmt, cats_of):
-        raise FeedBuildError(spec.key or "site", "cannot build this feed")
+    def refuse(job, cats_of):
+        raise FeedBuildError(job.path, "cannot build this feed")
 
-    monkeypatch.setattr(site, "render", refuse)              # this process's own share fails
+    monkeypatch.setattr(site, "body_of", refuse)             # this process's own share fails
     report = new_refresher(config, clock=lambda: NOW).refresh()
     assert not report.ok and "cannot build this feed" in report.error
     deadline = time.monotonic() + 10        # the helper may start only after the build gave up
