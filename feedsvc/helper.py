@@ -3,24 +3,29 @@
 Parsing and rendering are Python holding the GIL, so large jobs use helper
 processes. They are fresh interpreters (``python -m feedsvc.<module>``) rather
 than forks: the service forks from threads (server, scheduler), where a lock
-held by another thread at fork time can hang the child. The work goes in and
-the answer comes back pickled over pipes; a helper that fails for any reason
-raises here, and the caller does its share itself, so a helper never costs
-anything but time.
+held by another thread at fork time can hang the child. Requests go in and
+answers come back pickled over pipes, one length-prefixed frame each; a
+helper that fails for any reason raises here, and the caller does that work
+itself, so a helper never costs anything but time.
 """
 from __future__ import annotations
 
 import logging
 import os
 import pickle
+import struct
 import subprocess
 import sys
+import tempfile
+import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import IO, Any, Callable, Generic, TypeVar
 
 log = logging.getLogger("feedsvc.helper")
-# A helper that runs this long is stuck, not busy (a 100k-entry site's share
-# takes under a minute here): the caller takes its share back.
+P = TypeVar("P")
+R = TypeVar("R")
+# A helper that runs this long is stuck, not busy (a 100k-entry site's whole
+# build takes under a minute here): the caller takes its work back.
 TIMEOUT_SECONDS = 900
 
 
@@ -36,42 +41,171 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+class Session:
+    """One helper interpreter (``python -m <module>``) answering requests in turn.
+
+    Callers that share work with a helper ask it for a small piece at a time,
+    so that whichever process is faster takes more pieces: a fixed half made
+    the last process to finish (usually the helper, which starts later) the
+    one everybody waited for. A failed request raises HelperFailed and ends
+    the session; its piece is the caller's to do.
+    """
+
+    def __init__(self, module: str, started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
+        self.module = module
+        root = str(Path(__file__).resolve().parent.parent)
+        env = dict(os.environ,
+                   PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
+        # What it logs goes to a file, read at the end: a pipe nobody reads
+        # while it works would fill up and stop it.
+        self._err = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE,
+                                         stdout=subprocess.PIPE, stderr=self._err, env=env)
+        except Exception as e:   # no interpreter
+            self._err.close()
+            raise HelperFailed(f"{type(e).__name__}: {e}") from None
+        if started is not None:
+            started(self.proc)
+        # A helper that runs this long is stuck, not busy: the caller takes its work back.
+        self._watchdog = threading.Timer(TIMEOUT_SECONDS, self.proc.kill)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self._failed = False
+
+    def ask(self, payload: Any) -> Any:
+        if self._failed:
+            raise HelperFailed("an earlier request failed")
+        try:
+            data = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            self.proc.stdin.write(_FRAME.pack(len(data)) + data)
+            self.proc.stdin.flush()
+            size = _FRAME.unpack(_read(self.proc.stdout, _FRAME.size))[0]
+            return pickle.loads(_read(self.proc.stdout, size))
+        except Exception as e:   # a payload that cannot be pickled, a helper that died, an unreadable answer
+            self._failed = True
+            self.proc.kill()
+            self.proc.wait()
+            raise HelperFailed(self._why(e)) from None
+
+    def close(self) -> None:
+        """Let the helper end (it exits when its input does) and pass on what it logged."""
+        self._watchdog.cancel()
+        try:
+            if self.proc.stdin is not None:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        said = self._said()
+        if said and not self._failed:
+            # What the helper logged (an entry body published as text, say) is
+            # the operator's to see, as if this process had done the work.
+            log.warning("%s helper:\n%s", self.module, said)
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _said(self) -> str:
+        try:
+            self._err.seek(0)
+            return self._err.read().decode(errors="replace").strip()
+        finally:
+            self._err.close()
+
+    def _why(self, e: Exception) -> str:
+        code = self.proc.returncode
+        if isinstance(e, (EOFError, BrokenPipeError)) and code is not None:
+            self._err.seek(0)
+            return f"exit {code}: {self._err.read().decode(errors='replace')[-500:]}"
+        return f"{type(e).__name__}: {e}"
+
+
+_FRAME = struct.Struct("!Q")
+
+
+def _read(stream: IO[bytes], n: int) -> bytes:
+    data = stream.read(n)
+    if len(data) != n:
+        raise EOFError(f"the helper ended after {len(data)} of {n} bytes")
+    return data
+
+
+class Pieces(Generic[P, R]):
+    """Pieces of work that this process and helpers take in turn, results in piece order.
+
+    Taking turns, not halves, is what lets each do as much as its speed
+    allows. A piece a helper fails on is given back and taken again.
+    """
+
+    def __init__(self, pieces: list[P]) -> None:
+        self.pieces = pieces
+        self._results: list[R | None] = [None] * len(pieces)
+        self._next = list(range(len(pieces)))[::-1]
+        self._lock = threading.Lock()
+
+    def _take(self) -> int | None:
+        with self._lock:
+            return self._next.pop() if self._next else None
+
+    def work(self, do: Callable[[P], R]) -> None:
+        """Do pieces here until none is left."""
+        while (i := self._take()) is not None:
+            self._results[i] = do(self.pieces[i])
+
+    def work_in_helper(self, module: str, ask: Callable[[Session, P], R],
+                       started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
+        """Have a helper do pieces until none is left; HelperFailed once it fails
+        (the piece it held is given back). No helper starts if none is left."""
+        i = self._take()
+        if i is None:
+            return
+        try:
+            with Session(module, started) as session:
+                while i is not None:
+                    self._results[i] = ask(session, self.pieces[i])
+                    i = self._take()
+        except BaseException:
+            if i is not None:
+                with self._lock:
+                    self._next.append(i)
+            raise
+
+    def results(self) -> list[R]:
+        """Every piece's result, in order (after every piece is done)."""
+        assert all(r is not None for r in self._results), "pieces left undone"
+        return self._results   # type: ignore[return-value]
+
+
 def call(module: str, payload: Any, started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> Any:
     """Run ``python -m <module>`` on ``payload``; its answer, or HelperFailed.
 
     ``started`` is given the process as soon as it runs, so that a caller who
     no longer needs the answer can kill it.
     """
-    root = str(Path(__file__).resolve().parent.parent)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
-    try:
-        data = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
-        with subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env) as proc:
-            if started is not None:
-                started(proc)
-            try:
-                out, err = proc.communicate(data, timeout=TIMEOUT_SECONDS)
-            except BaseException:
-                proc.kill()
-                raise
-    except Exception as e:  # no interpreter, a payload that cannot be pickled, a timeout
-        raise HelperFailed(f"{type(e).__name__}: {e}") from None
-    if proc.returncode != 0:
-        raise HelperFailed(f"exit {proc.returncode}: {err.decode(errors='replace')[-500:]}")
-    # What the helper logged (an entry body published as text, say) is the
-    # operator's to see, as if this process had done the work.
-    said = err.decode(errors="replace").strip()
-    if said:
-        log.warning("%s helper:\n%s", module, said)
-    try:
-        return pickle.loads(out)
-    except Exception as e:
-        raise HelperFailed(f"unreadable answer: {type(e).__name__}: {e}") from None
+    with Session(module, started) as session:
+        return session.ask(payload)
 
 
 def serve(work: Callable[[Any], Any]) -> None:
-    """The helper's side: payload from stdin, answer to stdout."""
+    """The helper's side: each request from stdin answered on stdout, until stdin ends."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    payload = pickle.load(sys.stdin.buffer)
-    sys.stdout.buffer.write(pickle.dumps(work(payload), protocol=pickle.HIGHEST_PROTOCOL))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        head = stdin.read(_FRAME.size)
+        if not head:
+            return
+        payload = pickle.loads(_read(stdin, _FRAME.unpack(head)[0]))
+        data = pickle.dumps(work(payload), protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(_FRAME.pack(len(data)) + data)
+        stdout.flush()

@@ -1,9 +1,9 @@
 """Parsing many entry files on every core.
 
-A first load of a large folder hands shares of the files to helper processes
-(see ``helper``). Each reads its share and sends back the parsed entries; if
-one fails for any reason, its share is parsed here instead, so a helper never
-costs an entry.
+A first load of a large folder is cut into pieces that this process and
+helper processes (see ``helper``) take in turn; a helper reads its pieces'
+files and sends back the parsed entries. If one fails for any reason, the
+piece it held is parsed here instead, so a helper never costs an entry.
 """
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ log = logging.getLogger("feedsvc.parse")
 # Below this many files a helper's start (~0.3 s) costs more than it saves.
 PARALLEL_FROM = 2000
 MAX_HELPERS = 7
+# Files per request to a helper: enough that the round trip is noise (~100 ms
+# of parsing), few enough that nobody waits long for the last piece.
+PIECE = 1000
 
 Job = tuple[str, str]   # (relative path, absolute path)
 
@@ -35,37 +38,42 @@ def parse_file(rel: str, full: str, site: SiteConfig) -> Parsed | OSError:
 
 
 def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
-    """Parse ``jobs`` in order, on every core when they are many."""
+    """Parse ``jobs`` in order, on every core when they are many.
+
+    The files are cut into pieces that this process and its helpers take in
+    turn, so each parses as much as its speed allows.
+    """
     helpers = min(MAX_HELPERS, helper.cores() - 1, len(jobs) // PARALLEL_FROM)
     if helpers <= 0:
-        return [parse_file(rel, full, site) for rel, full in jobs]
-    share = len(jobs) // (helpers + 1)
-    slices = [jobs[i * share:(i + 1) * share] for i in range(helpers)]
-    own = jobs[helpers * share:]
-    results: list[list[Parsed | OSError] | None] = [None] * helpers
-    threads = [threading.Thread(target=_run_helper, args=(s, site, results, i), daemon=True)
-               for i, s in enumerate(slices)]
+        return _parse_here(jobs, site)
+    pieces: helper.Pieces[Sequence[Job], list[Parsed | OSError]] = helper.Pieces(
+        [jobs[i:i + PIECE] for i in range(0, len(jobs), PIECE)])
+    threads = [threading.Thread(target=_run_helper, args=(pieces, site), daemon=True) for _ in range(helpers)]
     for t in threads:
         t.start()
-    mine = [parse_file(rel, full, site) for rel, full in own]
-    out: list[Parsed | OSError] = []
-    for i, t in enumerate(threads):
+    pieces.work(lambda piece: _parse_here(piece, site))
+    for t in threads:
         t.join()
-        got = results[i]
-        out.extend(got if got is not None else [parse_file(rel, full, site) for rel, full in slices[i]])
-    out.extend(mine)
-    return out
+    # A helper that failed gave its piece back; if nobody was left to take it, it is parsed here.
+    pieces.work(lambda piece: _parse_here(piece, site))
+    return [r for got in pieces.results() for r in got]
 
 
-def _run_helper(jobs: Sequence[Job], site: SiteConfig, results: list[list[Parsed | OSError] | None],
-                slot: int) -> None:
-    try:
-        got = helper.call("feedsvc.parsejob", (site, list(jobs)))
+def _parse_here(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
+    return [parse_file(rel, full, site) for rel, full in jobs]
+
+
+def _run_helper(pieces: "helper.Pieces[Sequence[Job], list[Parsed | OSError]]", site: SiteConfig) -> None:
+    def ask(session: helper.Session, jobs: Sequence[Job]) -> list[Parsed | OSError]:
+        got = session.ask((site, list(jobs)))
         if not isinstance(got, list) or len(got) != len(jobs):
             raise helper.HelperFailed("answer of the wrong length")
-        results[slot] = got
-    except helper.HelperFailed as e:  # the caller parses this share itself
-        log.warning("parse helper failed (%s); parsing its %d files here", e, len(jobs))
+        return got
+
+    try:
+        pieces.work_in_helper("feedsvc.parsejob", ask)
+    except helper.HelperFailed as e:  # the caller parses what is left itself
+        log.warning("parse helper failed (%s); its files are parsed here", e)
 
 
 def _parse_share(payload: tuple[SiteConfig, list[Job]]) -> list[Parsed | OSError]:

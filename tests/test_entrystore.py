@@ -78,14 +78,23 @@ def test_another_site_configuration_empties_the_store(write_entry, config):
 
 @pytest.fixture
 def helpers(monkeypatch):
+    """Helpers parse pieces of two files; this process is slow, so they get some."""
     monkeypatch.setattr(parsejob, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(parsejob, "PIECE", 2)
     monkeypatch.setattr(parsejob.helper, "cores", lambda: 3)
+    here = parsejob._parse_here
+    monkeypatch.setattr(parsejob, "_parse_here", lambda jobs, site: time.sleep(0.2) or here(jobs, site))
+    asked = []
+    ask = parsejob.helper.Session.ask
+    monkeypatch.setattr(parsejob.helper.Session, "ask", lambda self, payload: asked.append(payload) or ask(self, payload))
+    return asked
 
 
 def test_helper_processes_parse_exactly_what_one_process_does(write_entry, config, helpers, monkeypatch):
     fill(write_entry, 20)
     write_entry("broken.md", b"---\ntitle: [unclosed\n---\nx\n")
     many = load_entries(config.entries_path, config.site, EntryCache(config.site))
+    assert helpers                          # helpers took pieces (and this process others)
     monkeypatch.setattr(parsejob, "PARALLEL_FROM", 10**9)
     one = load_entries(config.entries_path, config.site, EntryCache(config.site))
     assert many.entries == one.entries and many.problems == one.problems
