@@ -1,11 +1,12 @@
 """Rendering many feeds (and their pages) on two cores.
 
 A full build of a large site renders thousands of feeds, which is Python
-holding the GIL. Half of them, each with its category's page, go to a helper
-process (see ``helper``) that renders them and writes their bodies to the
-cache folder like this process does, and sends back only what a response
-needs to know of each. If it fails for any reason, its half is rendered here
-instead.
+holding the GIL. They are cut into pieces (a feed's formats and its
+category's page stay together) that this process and a helper process (see
+``helper``) take in turn. The helper renders its pieces, writes their bodies
+to the cache folder like this process does, and sends back only what a
+response needs to know of each. If it fails for any reason, what it had not
+done is rendered here instead.
 """
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from .resources import Blobs, Resource, make_resource
 # Below this many bodies to render (a feed in one format, or a page, each), a helper's
 # start (~0.4 s) costs more than it saves.
 PARALLEL_FROM = 300
+# Feeds (each with its formats and page) per piece: ~0.1 s of rendering.
+PIECE_FEEDS = 2
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,18 @@ class Share:
     jobs: tuple[Job, ...]
 
 
-def helper_share(jobs: Sequence[Job]) -> tuple[list[Job], list[Job]]:
-    """(for a helper, for this process): every other feed, all formats of a feed and
-    its page together (they show the same entries, whose HTML and summaries are
-    derived once for all of them)."""
+def pieces(jobs: Sequence[Job]) -> list[list[Job]] | None:
+    """The jobs cut into pieces for this process and a helper to take in turn, or None
+    when one process should do them all. All formats of a feed and its page stay in
+    one piece: they show the same entries, whose HTML and summaries are then
+    derived once for all of them."""
     if len(jobs) < PARALLEL_FROM or helper.cores() < 2:
-        return [], list(jobs)
-    order = list(dict.fromkeys(j.key for j in jobs))
-    theirs = set(order[::2])
-    return [j for j in jobs if j.key in theirs], [j for j in jobs if j.key not in theirs]
+        return None
+    by_key: dict[str, list[Job]] = {}
+    for j in jobs:
+        by_key.setdefault(j.key, []).append(j)
+    groups = list(by_key.values())
+    return [[j for g in groups[i:i + PIECE_FEEDS] for j in g] for i in range(0, len(groups), PIECE_FEEDS)]
 
 
 def body_of(job: Job, cats_of) -> bytes:  # type: ignore[no-untyped-def]
@@ -99,10 +105,9 @@ def render_job(job: Job, cats_of, blobs: Blobs | None) -> Resource:  # type: ign
     return finish(job, body_of(job, cats_of), blobs)
 
 
-def render_elsewhere(share: Share, started: Callable[[subprocess.Popen[bytes]], None] | None = None
-                     ) -> list[Resource]:
+def render_in(session: helper.Session, share: Share) -> list[Resource]:
     """The share's resources in job order, rendered by a helper (HelperFailed if it could not)."""
-    got = helper.call("feedsvc.renderjob", share, started)
+    got = session.ask(share)
     if not isinstance(got, list) or len(got) != len(share.jobs) or not all(isinstance(r, Resource) for r in got):
         raise helper.HelperFailed("answer of the wrong shape")
     return got

@@ -28,8 +28,9 @@ from .archive import archive_count
 from .archive import page as archive_page
 from .render import (CONTENT_TYPES, FeedSource, FeedSpec, archive_path, archive_spec, categories_of, feed_sources,
                      feed_specs, feed_updated, render)
+from . import helper
 from .helper import HelperFailed
-from .renderjob import FeedJob, Job, PageJob, Share, body_of, finish, helper_share, render_elsewhere, render_job
+from .renderjob import FeedJob, Job, PageJob, Share, body_of, finish, pieces, render_in
 from .resources import LRU, Blobs, Resource, digest, make_resource
 
 if TYPE_CHECKING:
@@ -242,16 +243,23 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                 job(PageJob(path, _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
                                       [e.digest for e in shown]),
                             dataclasses.replace(c, entries=shown), config, shown[0].updated if shown else None))
-        theirs, mine = helper_share(jobs) if blobs is not None else ([], jobs)
-        if theirs:
+        def here(piece: list[Job]) -> None:
+            for j in piece:
+                submit(j.path, body_of(j, cats_of), lambda data, j=j: finish(j, data, blobs))
+
+        shared = pieces(jobs) if blobs is not None else None
+        if shared is None:
+            here(jobs)
+        else:
             assert blobs is not None
-            share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, tuple(theirs))
+            shared_out = helper.Pieces(shared)
+            place = {j.path: out[j.path] for j in jobs}
             filler = threading.Thread(target=_fill_from_helper,
-                                      args=(share, blobs, [out[j.path] for j in theirs], started),
+                                      args=(shared_out, Share(blobs.root, catalog.slug_of, labels,
+                                                              config.site.base_url, ()), blobs, place, started),
                                       name="feedsvc-render-helper", daemon=True)
             filler.start()
-        for j in mine:
-            submit(j.path, body_of(j, cats_of), lambda data, j=j: finish(j, data, blobs))
+            shared_out.work(here)
 
         newest = catalog.newest
         put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
@@ -265,9 +273,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                 lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
         if filler is not None:
             filler.join()
-            for job in theirs:
-                if not out[job.path].done():   # the helper failed: its share is rendered here
-                    out[job.path] = pool.submit(render_job, job, cats_of, blobs)
+            shared_out.work(here)   # what a failed helper gave back
         done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
@@ -309,17 +315,19 @@ def render_archive(src: FeedSource, config: Config, number: int, fmt: str, slug_
     return make_resource(render(spec, fmt, cats_of), CONTENT_TYPES[fmt], "archive", feed_updated(spec))
 
 
-def _fill_from_helper(share: Share, blobs: Blobs, places: list[Future[Resource]],
-                  started: Callable[[subprocess.Popen[bytes]], None]) -> None:
-    """Fill ``places`` with the share's resources as a helper renders them, or leave them
-    all empty if it fails."""
+def _fill_from_helper(shared: "helper.Pieces[list[Job], None]", share: Share, blobs: Blobs,
+                      place: Mapping[str, Future[Resource]], started: Callable[[subprocess.Popen[bytes]], None]
+                      ) -> None:
+    """Have a helper render pieces, filling their places as it goes, until none is left
+    or it fails (this process then renders what it had not done)."""
+    def ask(session: helper.Session, piece: list[Job]) -> None:
+        for job, r in zip(piece, render_in(session, dataclasses.replace(share, jobs=tuple(piece)))):
+            place[job.path].set_result(dataclasses.replace(r, blobs=blobs))
+
     try:
-        got = render_elsewhere(share, started)
+        shared.work_in_helper("feedsvc.renderjob", ask, started)
     except HelperFailed as e:
-        log.warning("render helper failed (%s); rendering its %d feeds and pages here", e, len(share.jobs))
-        return
-    for place, r in zip(places, got):
-        place.set_result(dataclasses.replace(r, blobs=blobs))
+        log.warning("render helper failed (%s); what it had not rendered is rendered here", e)
 
 
 def _feed_inputs(spec: FeedSpec, cats_key: str) -> str:

@@ -28,17 +28,21 @@ def fill(write_entry, n):
 
 @pytest.fixture
 def shares(monkeypatch):
-    """Every build hands half its feeds to a helper; the shares it handed are recorded."""
+    """Every build shares its feeds with a helper, one feed per piece, and this process
+    is slow, so the helper gets some; the shares it was asked for are recorded."""
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(renderjob, "PIECE_FEEDS", 1)
     monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
+    body_of = site.body_of
+    monkeypatch.setattr(site, "body_of", lambda job, cats_of: time.sleep(0.02) or body_of(job, cats_of))
     handed: list[renderjob.Share] = []
-    real = site.render_elsewhere
+    real = site.render_in
 
-    def spy(share, started=None):
+    def spy(session, share):
         handed.append(share)
-        return real(share, started)
+        return real(session, share)
 
-    monkeypatch.setattr(site, "render_elsewhere", spy)
+    monkeypatch.setattr(site, "render_in", spy)
     return handed
 
 
@@ -55,13 +59,14 @@ def test_a_helper_renders_byte_for_byte_what_one_process_does(write_entry, confi
                                                               caplog):
     fill(write_entry, 20)
     report, two = built(config)
-    assert len(shares) == 1 and "helper failed" not in caplog.text
-    handed = {job.path for job in shares[0].jobs}
+    assert shares and "helper failed" not in caplog.text
+    handed = {job.path for share in shares for job in share.jobs}
     assert handed and handed < set(two)                         # a share, not everything
     assert any(p.endswith("/") for p in handed)                 # category pages go too
+    asked = len(shares)
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
     _, one = built(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
-    assert len(shares) == 1 and two == one
+    assert len(shares) == asked and two == one
     feeds = [p for p in two if p.rsplit(".", 1)[-1] in ("rss", "atom", "json")]
     assert len(feeds) == (1 + 6) * 3 and report.rendered == len(two)
     some = sorted(p for p in handed if p in feeds)[0]
@@ -69,13 +74,17 @@ def test_a_helper_renders_byte_for_byte_what_one_process_does(write_entry, confi
     assert not parsed.bozo and parsed.entries
 
 
-def test_formats_of_one_feed_and_its_page_go_to_the_same_process():
-    jobs = [renderjob.FeedJob(f"/{k}/feed.{fmt}", "", _spec(k), fmt, None) for k in "abcd" for fmt in ("rss", "atom")]
-    jobs += [renderjob.PageJob(f"/{k}/", "", Category(k, k, k, "", ()), None, None) for k in "abcd"]
-    theirs, mine = renderjob.helper_share(jobs * 100)
-    assert {j.key for j in theirs}.isdisjoint({j.key for j in mine})
-    assert {j.key for j in theirs} == {"a", "c"}
-    assert {type(j) for j in theirs} == {type(j) for j in mine} == {renderjob.FeedJob, renderjob.PageJob}
+def test_formats_of_one_feed_and_its_page_go_in_one_piece(monkeypatch):
+    monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
+    keys = [f"k{i}" for i in range(200)]
+    jobs = [renderjob.FeedJob(f"/{k}/feed.{fmt}", "", _spec(k), fmt, None) for k in keys for fmt in ("rss", "atom")]
+    jobs += [renderjob.PageJob(f"/{k}/", "", Category(k, k, k, "", ()), None, None) for k in keys]
+    cut = renderjob.pieces(jobs)
+    assert cut is not None and len(cut) == 200 // renderjob.PIECE_FEEDS
+    assert sorted(j.path for piece in cut for j in piece) == sorted(j.path for j in jobs)
+    for piece in cut:
+        assert len({j.key for j in piece}) == renderjob.PIECE_FEEDS and len(piece) == 3 * renderjob.PIECE_FEEDS
+    assert renderjob.pieces(jobs[:renderjob.PARALLEL_FROM - 1]) is None   # too few to be worth a helper
 
 
 def _spec(key):
@@ -86,7 +95,7 @@ def test_a_failing_render_helper_costs_no_feed(write_entry, config, tmp_path, sh
     fill(write_entry, 20)
     monkeypatch.setattr(sys, "executable", "/bin/false")
     _, served = built(config)
-    assert len(shares) == 1 and "render helper failed" in caplog.text
+    assert len(shares) == 1 and "render helper failed" in caplog.text   # its first piece failed
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
     _, one = built(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
     assert served == one
@@ -101,12 +110,11 @@ def test_a_feed_neither_process_can_build_fails_the_refresh_and_keeps_the_last_f
     write_entry("e999.md", {"title": "Entry 999", "date": "2025-08-01T09:30:00Z", "categories": ["Science"]}, "New.\n")
     monkeypatch.setattr(sys, "executable", "/bin/false")       # the helper fails...
 
-    def refuse(job, cats_of, blobs):                           # ...and so does its share, rendered here
+    def refuse(job, cats_of):                                  # ...and so does this process
         raise FeedBuildError(job.path, "cannot build this feed")
 
-    monkeypatch.setattr(site, "render_job", refuse)
+    monkeypatch.setattr(site, "body_of", refuse)
     report = r.refresh()
-    assert len(shares) == 2
     assert not report.ok and "cannot build this feed" in report.error
     assert {p: r.store.current.get(p).etag for p in r.store.current.feed_paths} == before
 
@@ -120,9 +128,10 @@ def test_a_build_that_fails_here_stops_the_helper_it_started(write_entry, config
     slow.chmod(0o755)
     monkeypatch.setattr(sys, "executable", str(slow))       # a helper that would run for a minute
     procs = []
-    real = site.render_elsewhere
-    monkeypatch.setattr(site, "render_elsewhere", lambda share, started: real(share, lambda p: (procs.append(p),
-                                                                                              started(p))))
+    real = site.helper.Session.__init__
+    monkeypatch.setattr(site.helper.Session, "__init__",
+                        lambda self, module, started=None: real(self, module, lambda p: (procs.append(p),
+                                                                                         started(p))))
 
     def refuse(job, cats_of):
         raise FeedBuildError(job.path, "cannot build this feed")
