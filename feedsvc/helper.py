@@ -187,16 +187,6 @@ class Pieces(Generic[P, R]):
         return self._results   # type: ignore[return-value]
 
 
-def call(module: str, payload: Any, started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> Any:
-    """Run ``python -m <module>`` on ``payload``; its answer, or HelperFailed.
-
-    ``started`` is given the process as soon as it runs, so that a caller who
-    no longer needs the answer can kill it.
-    """
-    with Session(module, started) as session:
-        return session.ask(payload)
-
-
 def serve(work: Callable[[Any], Any]) -> None:
     """The helper's side: each request from stdin answered on stdout, until stdin ends."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

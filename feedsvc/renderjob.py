@@ -10,11 +10,10 @@ done is rendered here instead.
 """
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Mapping, Sequence, Union
+from typing import Mapping, Sequence, Union
 
 from . import helper
 from .catalog import Category

@@ -243,23 +243,24 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                 job(PageJob(path, _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
                                       [e.digest for e in shown]),
                             dataclasses.replace(c, entries=shown), config, shown[0].updated if shown else None))
+
         def here(piece: list[Job]) -> None:
             for j in piece:
                 submit(j.path, body_of(j, cats_of), lambda data, j=j: finish(j, data, blobs))
 
-        shared = pieces(jobs) if blobs is not None else None
-        if shared is None:
+        cut = pieces(jobs) if blobs is not None else None
+        if cut is None:
             here(jobs)
         else:
             assert blobs is not None
-            shared_out = helper.Pieces(shared)
+            shared = helper.Pieces(cut)
             place = {j.path: out[j.path] for j in jobs}
             filler = threading.Thread(target=_fill_from_helper,
-                                      args=(shared_out, Share(blobs.root, catalog.slug_of, labels,
-                                                              config.site.base_url, ()), blobs, place, started),
+                                      args=(shared, Share(blobs.root, catalog.slug_of, labels,
+                                                          config.site.base_url, ()), blobs, place, started),
                                       name="feedsvc-render-helper", daemon=True)
             filler.start()
-            shared_out.work(here)
+            shared.work(here)
 
         newest = catalog.newest
         put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
@@ -273,7 +274,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                 lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
         if filler is not None:
             filler.join()
-            shared_out.work(here)   # what a failed helper gave back
+            shared.work(here)   # what a failed helper gave back
         done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -9,13 +9,15 @@ from feedsvc import helper
 
 
 def test_a_helper_answers_with_its_work_and_its_warnings_reach_this_log(caplog):
-    assert helper.call("tests.helper_echo", {"feeds": ["/feed.atom"]}) == {"feeds": ["/feed.atom"]}
+    with helper.Session("tests.helper_echo") as session:
+        assert session.ask({"feeds": ["/feed.atom"]}) == {"feeds": ["/feed.atom"]}
     assert "noted {'feeds': ['/feed.atom']}" in caplog.text
 
 
 def test_a_helper_that_cannot_run_raises_helper_failed_with_its_reason():
     with pytest.raises(helper.HelperFailed, match="No module named"):
-        helper.call("tests.no_such_helper", None)
+        with helper.Session("tests.no_such_helper") as session:
+            session.ask(None)
 
 
 def test_one_helper_answers_many_requests_in_turn(caplog):
