@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
-import hashlib
 import mimetypes
 import os
 import re
@@ -25,6 +24,7 @@ from .dates import parse_when
 from .errors import EntryError
 from .heap import collections_paused
 from .model import Author, Entry, Problem
+from .resources import digest as file_digest
 from .slugs import is_slug, slugify
 from .text import clean_text, clean_utf8, unclean
 
@@ -92,7 +92,7 @@ def read_body(file: str, path: str, digest: str = "") -> tuple[str, bool]:
         text, _, _ = _text(raw, path)
     except (OSError, EntryError):
         return "", False
-    same = bool(digest) and hashlib.blake2b(raw, digest_size=16).hexdigest() == digest
+    same = bool(digest) and file_digest(raw) == digest
     end = _body_start(text)
     return (text[end:].lstrip("\n") if end is not None else ""), same
 
@@ -177,7 +177,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     return Entry(
         path=path, slug=slug, id=entry_id, title=title, date=published, updated=updated, link=link,
         author=author, categories=categories, tags=tags, given_summary=summary, image=image, draft=draft,
-        body="" if file else body, digest=hashlib.blake2b(raw, digest_size=16).hexdigest(), file=file,
+        body="" if file else body, digest=file_digest(raw), file=file,
     )
 
 

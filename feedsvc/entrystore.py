@@ -25,7 +25,7 @@ from .heap import collections_paused
 from .resources import digest
 
 log = logging.getLogger("feedsvc.entrystore")
-SCHEMA = 2   # 2: Entry.given_summary
+SCHEMA = 3   # 2: Entry.given_summary; 3: digests are SHA-256
 
 
 class EntryStore:
