@@ -264,6 +264,10 @@ class Refresher:
                                                            touched=frozenset(new.id for _, new in loaded.replaced))
                 else:
                     catalog = build_catalog(loaded.entries, self.config, started)
+                    if self.disk is not None and not getattr(previous, "generation", ""):
+                        # A first build renders everything: its entry tables are
+                        # written meanwhile instead of after the last feed.
+                        self.disk.prepare(catalog, wall)
                     snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs)
             if snapshot is previous:
                 old = new = {}

@@ -48,6 +48,18 @@ class Server:
         self.stop()
         raise TimeoutError(f"server not ready in {timeout}s: {self.output()}")
 
+    def wait_settled(self, timeout: float = 20.0) -> "Server":
+        """Until the scheduler runs and the refresh it starts with is done: that one walks
+        the entries folder, so a file written before it ends is its news, not the next one's."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = self.get("/status").json()
+            last = status.get("last_refresh") or {}
+            if status.get("schedule") and not status.get("refreshing") and last.get("ok") and not last.get("added"):
+                return self
+            time.sleep(0.05)
+        raise TimeoutError(f"server not settled in {timeout}s: {self.output()}")
+
     def get(self, path: str, **kw) -> requests.Response:
         kw.setdefault("timeout", 5)
         return requests.get(self.base + path, **kw)

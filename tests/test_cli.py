@@ -147,7 +147,7 @@ def test_refresh_command_prints_what_changed(cfg, tmp_path):
     env = {"FEEDSVC_ADMIN_TOKEN": TOKEN}
     server = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "1"), env=env)
     try:
-        server.wait_ready()
+        server.wait_ready().wait_settled()
         write(tmp_path, "c.md", "Gamma", "2025-07-03T00:00:00Z")
         r = subprocess.run(feedsvc("refresh", "--url", server.base), capture_output=True, text=True, timeout=60,
                            env={**os.environ, **env}, cwd=ROOT)

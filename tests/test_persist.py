@@ -1,0 +1,50 @@
+"""The snapshot on disk: the entry tables a first build writes while it renders."""
+from __future__ import annotations
+
+import time
+
+import orjson
+
+from feedsvc import refresher as refresher_module
+from feedsvc.catalog import build_catalog
+from feedsvc.refresher import new_refresher
+
+from .conftest import NOW
+
+
+def published_tables(r):
+    disk = r.disk
+    manifest = orjson.loads((disk.root / "snapshots" / f"{disk.current_generation()}.json").read_bytes())
+    return orjson.loads((disk.root / "snapshots" / manifest["tables"]).read_bytes())
+
+
+def fill(write_entry, n):
+    for i in range(n):
+        write_entry(f"e{i}.md", {"title": f"Entry {i}", "date": f"2025-07-{1 + i:02d}T09:30:00Z"}, "Body.\n")
+
+
+def test_a_first_build_starts_its_entry_tables_before_it_renders(write_entry, config, monkeypatch):
+    fill(write_entry, 3)
+    calls = []
+    r = new_refresher(config, clock=lambda: NOW)
+    prepare, build_site = r.disk.prepare, refresher_module.build_site
+    monkeypatch.setattr(r.disk, "prepare", lambda *a: calls.append("prepare") or prepare(*a))
+    monkeypatch.setattr(refresher_module, "build_site", lambda *a, **k: calls.append("build") or build_site(*a, **k))
+    assert r.refresh().ok
+    assert calls == ["prepare", "build"]
+    assert set(published_tables(r)["articles"]) == {"e0", "e1", "e2"}
+    write_entry("e3.md", {"title": "Entry 3", "date": "2025-07-09T09:30:00Z"}, "Body.\n")
+    assert r.refresh().ok
+    assert calls == ["prepare", "build", "build"]              # only a first build prepares
+    assert set(published_tables(r)["articles"]) == {"e0", "e1", "e2", "e3"}
+
+
+def test_tables_prepared_for_a_build_that_was_not_published_are_never_used(write_entry, config):
+    fill(write_entry, 3)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    loaded = refresher_module.load_entries(config.entries_path, config.site)
+    r.disk.prepare(build_catalog(loaded.entries[:1], config, NOW), time.time())   # as if that build then failed
+    write_entry("e3.md", {"title": "Entry 3", "date": "2025-07-09T09:30:00Z"}, "Body.\n")
+    assert r.refresh().ok
+    assert set(published_tables(r)["articles"]) == {"e0", "e1", "e2", "e3"}
