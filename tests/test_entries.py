@@ -13,6 +13,7 @@ from feedsvc.catalog import build_catalog
 from feedsvc.config import Config
 from feedsvc.entries import EntryCache, LoadResult, load_entries, parse_entry
 from feedsvc.model import Author, Entry, Problem
+from feedsvc.text import clean_utf8, unclean
 
 from .conftest import BASE_URL, NOW
 
@@ -868,3 +869,10 @@ def test_a_body_whose_file_vanished_after_loading_is_empty_until_the_next_refres
     p.unlink()
     assert e.markdown == ""
     assert load(config).entries == ()
+
+
+def test_the_byte_check_for_control_characters_agrees_with_the_text_check():
+    chars = [chr(c) for c in range(0x3000) if not 0xD800 <= c <= 0xDFFF] + ["\ufffd", "\ufffe", "\uffff", "\U0001F600"]
+    for c in chars:
+        text = f"a{c}b"
+        assert clean_utf8(text.encode()) == (unclean(text)[0] == 0), hex(ord(c))

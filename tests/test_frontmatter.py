@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 from feedsvc import frontmatter
-from feedsvc.text import clean_utf8, unclean
 
 
 def pyyaml(text: str) -> tuple[str, object]:
@@ -110,9 +109,3 @@ def test_a_pyyaml_error_is_raised_as_the_loaders_error():
     with pytest.raises(frontmatter.Error):
         frontmatter.load("title: [unclosed\n")
 
-
-def test_the_byte_check_for_control_characters_agrees_with_the_text_check():
-    chars = [chr(c) for c in range(0x3000) if not 0xD800 <= c <= 0xDFFF] + ["\ufffd", "\ufffe", "\uffff", "\U0001F600"]
-    for c in chars:
-        text = f"a{c}b"
-        assert clean_utf8(text.encode()) == (unclean(text)[0] == 0), hex(ord(c))
