@@ -1,12 +1,12 @@
-"""Rendering many feeds (and their pages) on two cores.
+"""Rendering many feeds (and their pages) on every core.
 
 A full build of a large site renders thousands of feeds, which is Python
 holding the GIL. They are cut into pieces (a feed's formats and its
-category's page stay together) that this process and a helper process (see
-``helper``) take in turn. The helper renders its pieces, writes their bodies
-to the cache folder like this process does, and sends back only what a
-response needs to know of each. If it fails for any reason, what it had not
-done is rendered here instead.
+category's page stay together) that this process and helper processes (see
+``helper``; one per other core, a few at most) take in turn. A helper renders
+its pieces, writes their bodies to the cache folder like this process does,
+and sends back only what a response needs to know of each. If it fails for
+any reason, what it had not done is rendered here instead.
 """
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ from .resources import Blobs, Resource, make_resource
 PARALLEL_FROM = 300
 # Feeds (each with its formats and page) per piece: ~0.1 s of rendering.
 PIECE_FEEDS = 2
+# Each render helper holds its own caches of entry HTML (up to ~100 MB at
+# 100k entries): a few are enough to keep a large machine's cores busy.
+MAX_HELPERS = 3
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,11 @@ def pieces(jobs: Sequence[Job]) -> list[list[Job]] | None:
         by_key.setdefault(j.key, []).append(j)
     groups = list(by_key.values())
     return [[j for g in groups[i:i + PIECE_FEEDS] for j in g] for i in range(0, len(groups), PIECE_FEEDS)]
+
+
+def render_helpers() -> int:
+    """How many helper sessions share a build with this process: one per other core, a few at most."""
+    return max(0, min(MAX_HELPERS, helper.cores() - 1))
 
 
 def body_of(job: Job, cats_of) -> bytes:  # type: ignore[no-untyped-def]

@@ -30,7 +30,7 @@ from .render import (CONTENT_TYPES, FeedSource, FeedSpec, archive_path, archive_
                      feed_specs, feed_updated, render)
 from . import helper
 from .helper import HelperFailed
-from .renderjob import FeedJob, Job, PageJob, Share, body_of, finish, pieces, render_in
+from .renderjob import FeedJob, Job, PageJob, Share, body_of, finish, pieces, render_helpers, render_in
 from .resources import LRU, Blobs, Resource, digest, make_resource
 
 if TYPE_CHECKING:
@@ -202,7 +202,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             out[p] = r
         return True
 
-    filler: threading.Thread | None = None
+    fillers: list[threading.Thread] = []
     helpers: list[subprocess.Popen[bytes]] = []
     ended = threading.Event()
 
@@ -255,11 +255,12 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             assert blobs is not None
             shared = helper.Pieces(cut)
             place = {j.path: out[j.path] for j in jobs}
-            filler = threading.Thread(target=_fill_from_helper,
-                                      args=(shared, Share(blobs.root, catalog.slug_of, labels,
-                                                          config.site.base_url, ()), blobs, place, started),
-                                      name="feedsvc-render-helper", daemon=True)
-            filler.start()
+            share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, ())
+            fillers = [threading.Thread(target=_fill_from_helper, args=(shared, share, blobs, place, started),
+                                        name="feedsvc-render-helper", daemon=True)
+                       for _ in range(render_helpers())]
+            for t in fillers:
+                t.start()
             shared.work(here)
 
         newest = catalog.newest
@@ -272,8 +273,9 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         for path, name in ASSETS.items():
             put(path, _fp(__version__, name), "asset", CSS_TYPE, None,
                 lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
-        if filler is not None:
-            filler.join()
+        if fillers:
+            for t in fillers:
+                t.join()
             shared.work(here)   # what a failed helper gave back
         done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
     finally:

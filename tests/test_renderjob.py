@@ -74,6 +74,26 @@ def test_a_helper_renders_byte_for_byte_what_one_process_does(write_entry, confi
     assert not parsed.bozo and parsed.entries
 
 
+@pytest.mark.parametrize("cores, helpers", [(1, 0), (2, 1), (3, 2), (64, renderjob.MAX_HELPERS)])
+def test_a_build_has_a_helper_per_other_core_and_a_few_at_most(monkeypatch, cores, helpers):
+    monkeypatch.setattr(renderjob.helper, "cores", lambda: cores)
+    assert renderjob.render_helpers() == helpers
+
+
+def test_several_helpers_share_a_build_byte_for_byte(write_entry, config, tmp_path, shares, monkeypatch, caplog):
+    monkeypatch.setattr(renderjob.helper, "cores", lambda: 3)
+    started = []
+    real = site.helper.Session.__init__
+    monkeypatch.setattr(site.helper.Session, "__init__",
+                        lambda self, module, started_=None: started.append(module) or real(self, module, started_))
+    fill(write_entry, 20)
+    _, three = built(config)
+    assert started == ["feedsvc.renderjob"] * 2 and "helper failed" not in caplog.text
+    monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
+    _, one = built(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
+    assert three == one
+
+
 def test_formats_of_one_feed_and_its_page_go_in_one_piece(monkeypatch):
     monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
     keys = [f"k{i}" for i in range(200)]
