@@ -94,7 +94,10 @@ class RefreshScheduler:
             if asked is not None and asked > handled:
                 handled = asked
                 try:
-                    self.refresher.refresh()
+                    if self.refresher.refresh().started_wall < asked:
+                        # That joined a refresh already running, begun before the
+                        # request: the process that asked waits for one begun after.
+                        self.refresher.refresh()
                 except Exception:  # pragma: no cover - refresh() reports its own failures
                     log.exception("requested refresh failed")
 
