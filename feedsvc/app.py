@@ -32,7 +32,7 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
     app.register_blueprint(bp)
     app.register_blueprint(ops_bp)
     service.refresher.listeners.append(metrics.record_refresh)
-    service.start()
+    service.start(lead=start_scheduler)
     from .fastpath import FastFeeds
     app.wsgi_app = FastFeeds(app.wsgi_app, service)  # type: ignore[method-assign]
 

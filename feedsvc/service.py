@@ -85,18 +85,43 @@ class Service:
         log.warning("the scheduler process %s did not answer a refresh request; refreshing here", leader)
         return self.refresh()
 
-    def start(self) -> None:
+    def start(self, lead: bool = False) -> None:
         """Render at once if nothing is on disk yet; else serve the last snapshot and refresh behind it.
 
         With several workers, the one elected to run the scheduler does that
         refresh; the others only serve. A worker that starts while another
         renders the first snapshot waits for it and serves it (each would
         otherwise hold every entry in memory and render the site again).
+
+        ``lead``: this process means to run the scheduler. Before a first
+        render it takes the leader lock if it is free, and starts its watch:
+        the walk of that render is then the watch's baseline, where an
+        election after it would walk every file again behind the new snapshot
+        (at 100k entries, seconds of CPU while the first polls arrive).
         """
         if not self.store.current.generation:
-            self.refresher.refresh(if_missing=True)
+            led = lead and self._lead_at_once()
+            report = self.refresher.refresh(if_missing=True)
+            watch = self.refresher.watch
+            if led and not (report.ok and watch is not None and watch.has_baseline):
+                # Another process rendered it (or the render failed, or nothing can
+                # be watched here): bring it up to date as an elected leader would.
+                self._refresh_behind()
         elif not (self.config.scheduler_enabled and self.store.disk is not None):
             self._refresh_behind()
+
+    def _lead_at_once(self) -> bool:
+        """Run the scheduler from now on if no other process does (never waits)."""
+        disk = self.store.disk
+        if not self.config.scheduler_enabled or disk is None:
+            return False
+        with self._start_lock:
+            if self._election is not None or self.scheduler.running or self._stopping:
+                return False
+            if not disk.leader_lock.acquire(blocking=False):
+                return False
+            self._lead()
+            return True
 
     def _refresh_behind(self) -> None:
         threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
@@ -131,13 +156,16 @@ class Service:
         if self._stopping:
             disk.leader_lock.release()
             return
-        log.info("process %s runs the scheduler", os.getpid())
-        self.scheduler.start()
-        self._watch()
+        self._lead()
         # Bring the snapshot up to date if it came from disk, and in any case
         # give the new watch its baseline: until one walk has run since it
         # started, it cannot tell an edit from the files it never saw.
         self._refresh_behind()
+
+    def _lead(self) -> None:
+        log.info("process %s runs the scheduler", os.getpid())
+        self.scheduler.start()
+        self._watch()
 
     def _watch(self) -> None:
         """The process that runs the scheduler runs every refresh: it watches the folder."""

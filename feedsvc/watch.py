@@ -53,6 +53,11 @@ class FolderWatch:
     def running(self) -> bool:
         return self._inotify is not None
 
+    @property
+    def has_baseline(self) -> bool:
+        """A walk since the watch started was applied: the next take can say what changed."""
+        return self._inotify is not None and self._complete
+
     def _add_folders(self) -> None:
         """A watch on every folder (re-adding one already watched is harmless)."""
         from inotify_simple import flags

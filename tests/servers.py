@@ -49,13 +49,15 @@ class Server:
         raise TimeoutError(f"server not ready in {timeout}s: {self.output()}")
 
     def wait_settled(self, timeout: float = 20.0) -> "Server":
-        """Until the scheduler runs and the refresh it starts with is done: that one walks
-        the entries folder, so a file written before it ends is its news, not the next one's."""
+        """Until the scheduler runs and its process has refreshed once: that refresh walked
+        the entries folder while the folder was watched, so a file written after it is
+        the next refresh's news, not a change that walk may or may not have seen."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             status = self.get("/status").json()
             last = status.get("last_refresh") or {}
-            if status.get("schedule") and not status.get("refreshing") and last.get("ok") and not last.get("added"):
+            leader = (status.get("schedule") or {}).get("pid")
+            if leader and not status.get("refreshing") and last.get("ok") and last.get("by_pid") == leader:
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"server not settled in {timeout}s: {self.output()}")

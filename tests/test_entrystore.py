@@ -187,6 +187,53 @@ def test_with_a_scheduler_only_the_elected_process_refreshes_behind_a_restored_s
         service.shutdown()
 
 
+def test_a_leader_that_renders_the_first_snapshot_walks_the_folder_once_and_then_follows_the_watch(
+        write_entry, config):
+    import dataclasses as dc
+
+    from feedsvc.service import make_service
+
+    fill(write_entry, 4)
+    cfg = dc.replace(config, scheduler_enabled=True)
+    service = make_service(cfg, clock=lambda: NOW)
+    service.start(lead=True)
+    try:
+        assert service.is_leader and service.refresher.count == 1 and service.refresher.last.reparsed == 4
+        watch = service.refresher.watch
+        if watch is None:             # no inotify here: every refresh walks, which is correct too
+            pytest.skip("no folder watch on this platform")
+        service.start_scheduler()     # what create_app does next: nothing more to elect
+        time.sleep(0.3)
+        assert service.refresher.count == 1                # no second walk behind the first render
+        assert watch.has_baseline
+        write_entry("2025/0/e000.md", {"title": "Entry 0, revised", "date": "2025-07-01T09:30:00Z"}, "New.\n")
+        assert watch.take() == {"2025/0/e000.md"}          # an edit made after the render is seen
+    finally:
+        service.shutdown()
+
+
+def test_a_leader_that_adopted_the_first_snapshot_from_another_process_refreshes_behind_it(write_entry, config):
+    import dataclasses as dc
+
+    from feedsvc.service import make_service
+
+    fill(write_entry, 4)
+    cfg = dc.replace(config, scheduler_enabled=True)
+    other = new_refresher(cfg, clock=lambda: NOW)
+    service = make_service(cfg, clock=lambda: NOW)
+    other.refresh()              # published after this process started, before it rendered
+    assert other.wait_saved(10)
+    service.start(lead=True)
+    try:
+        assert service.is_leader
+        deadline = time.monotonic() + 10
+        while service.refresher.count == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert service.refresher.count == 1 and service.refresher.last.by_pid == os.getpid()
+    finally:
+        service.shutdown()
+
+
 def test_a_removed_file_is_unpublished_even_when_another_file_turns_unreadable_at_once(write_entry, config):
     fill(write_entry, 3)
     r = new_refresher(config, clock=lambda: NOW)
