@@ -28,6 +28,10 @@ def _env() -> jinja2.Environment:
         trim_blocks=False,
         keep_trailing_newline=True,
         undefined=jinja2.StrictUndefined,
+        # The templates ship with the package and change only with a new
+        # release, which restarts the process: no stat of every template a
+        # page uses on each render (a thousand pages in a large build).
+        auto_reload=False,
     )
 
 
