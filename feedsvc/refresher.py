@@ -160,12 +160,15 @@ class Refresher:
     def disk(self) -> SnapshotStore | None:
         return self.store.disk
 
-    def refresh(self, full: bool = False, if_missing: bool = False) -> RefreshReport:
+    def refresh(self, full: bool = False, if_missing: bool = False,
+                before_run: Callable[[], object] | None = None) -> RefreshReport:
         """Refresh now, or wait for the refresh already running and return its report.
 
         ``full``: walk the whole entries folder even if a watch says what changed.
         ``if_missing``: only if no snapshot has been published yet (another
         process may have published one while this one waited for the lock).
+        ``before_run``: called when this process is about to refresh itself,
+        holding the lock that makes every other process wait for it.
         """
         asked = time.time()
         with self._guard:
@@ -179,7 +182,11 @@ class Refresher:
         try:
             if self.disk is not None:
                 with self.disk.refresh_lock.held():
-                    report = self._adopt(asked) or (self._published() if if_missing else None) or self._run(full)
+                    report = self._adopt(asked) or (self._published() if if_missing else None)
+                    if report is None:
+                        if before_run is not None:
+                            before_run()
+                        report = self._run(full)
             else:
                 report = self._run(full)
             fut.set_result(report)

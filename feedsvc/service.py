@@ -93,17 +93,22 @@ class Service:
         renders the first snapshot waits for it and serves it (each would
         otherwise hold every entry in memory and render the site again).
 
-        ``lead``: this process means to run the scheduler. Before a first
-        render it takes the leader lock if it is free, and starts its watch:
-        the walk of that render is then the watch's baseline, where an
-        election after it would walk every file again behind the new snapshot
-        (at 100k entries, seconds of CPU while the first polls arrive).
+        ``lead``: this process means to run the scheduler. If it is the one
+        to render the first snapshot, it first takes the leader lock (when
+        free) and starts its watch: the walk of that render is then the
+        watch's baseline, where an election after it would walk every file
+        again behind the new snapshot (at 100k entries, seconds of CPU while
+        the first polls arrive). It does so holding the refresh lock, so the
+        worker that renders is the one that leads: a leader that took the lock
+        first and then waited for another worker's render would have to load
+        every entry afresh to refresh behind it.
         """
         if not self.store.current.generation:
-            led = lead and self._lead_at_once()
-            report = self.refresher.refresh(if_missing=True)
+            led: list[bool] = []
+            report = self.refresher.refresh(
+                if_missing=True, before_run=(lambda: led.append(self._lead_at_once())) if lead else None)
             watch = self.refresher.watch
-            if led and not (report.ok and watch is not None and watch.has_baseline):
+            if any(led) and not (report.ok and watch is not None and watch.has_baseline):
                 # Another process rendered it (or the render failed, or nothing can
                 # be watched here): bring it up to date as an elected leader would.
                 self._refresh_behind()

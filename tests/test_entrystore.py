@@ -212,6 +212,37 @@ def test_a_leader_that_renders_the_first_snapshot_walks_the_folder_once_and_then
         service.shutdown()
 
 
+def test_of_two_workers_starting_together_the_one_that_renders_the_first_snapshot_leads(write_entry, config, tmp_path):
+    import dataclasses as dc
+
+    from feedsvc.service import make_service
+
+    fill(write_entry, 4)
+    for round_ in range(6):
+        cfg = dc.replace(config, scheduler_enabled=True, cache_path=tmp_path / f"cache-{round_}")
+        workers = [make_service(cfg, clock=lambda: NOW) for _ in range(2)]
+        together = threading.Barrier(2)
+
+        def start(service):
+            together.wait()
+            service.start(lead=True)
+
+        threads = [threading.Thread(target=start, args=(w,)) for w in workers]
+        try:
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            time.sleep(0.2)
+            counts = sorted(w.refresher.count for w in workers)
+            builder = max(workers, key=lambda w: w.refresher.count)
+            assert counts == [0, 1], counts                 # one render, and no walk again behind it
+            assert builder.is_leader and not min(workers, key=lambda w: w.refresher.count).is_leader
+        finally:
+            for w in workers:
+                w.shutdown()
+
+
 def test_a_leader_that_adopted_the_first_snapshot_from_another_process_refreshes_behind_it(write_entry, config):
     import dataclasses as dc
 
@@ -225,11 +256,12 @@ def test_a_leader_that_adopted_the_first_snapshot_from_another_process_refreshes
     assert other.wait_saved(10)
     service.start(lead=True)
     try:
-        assert service.is_leader
+        assert service.refresher.count == 0 and not service.is_leader    # served what the other one rendered
+        service.start_scheduler()                                        # elected: no other process leads
         deadline = time.monotonic() + 10
         while service.refresher.count == 0 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert service.refresher.count == 1 and service.refresher.last.by_pid == os.getpid()
+        assert service.is_leader and service.refresher.count == 1 and service.refresher.last.ok
     finally:
         service.shutdown()
 
