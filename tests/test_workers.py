@@ -149,6 +149,21 @@ def test_restart_serves_the_last_snapshot_from_the_first_request(cluster):
         s2.stop()
 
 
+def test_on_a_cold_start_the_worker_that_renders_runs_the_scheduler_and_walks_only_once(cluster):
+    start, _ = cluster
+    s = start(2)
+    deadline = time.monotonic() + 10
+    status = {}
+    while time.monotonic() < deadline and not (status.get("schedule") or {}).get("pid"):
+        status = requests.get(s.base + "/status", timeout=5).json()
+        time.sleep(0.05)
+    time.sleep(1.0)                     # room for a refresh behind the first render, if one were started
+    status = requests.get(s.base + "/status", timeout=5).json()
+    last = status["last_refresh"]
+    assert last["by_pid"] == status["schedule"]["pid"]
+    assert last["added"] == ["tag:news.example.org,2025-07-01:/articles/a/"]     # still the first render's report
+
+
 def test_admin_refreshes_are_run_by_the_scheduler_process(cluster):
     start, tmp = cluster
     s = start(2)
