@@ -243,7 +243,7 @@ def test_of_two_workers_starting_together_the_one_that_renders_the_first_snapsho
                 w.shutdown()
 
 
-def test_a_leader_that_adopted_the_first_snapshot_from_another_process_refreshes_behind_it(write_entry, config):
+def test_a_worker_that_adopted_the_first_snapshot_refreshes_behind_it_once_elected(write_entry, config):
     import dataclasses as dc
 
     from feedsvc.service import make_service
