@@ -13,6 +13,7 @@ import copy
 import ctypes
 import html
 import re
+from typing import Iterator
 from urllib.parse import urljoin
 
 import nh3
@@ -192,9 +193,22 @@ def render_body(text: str, base: str) -> str:
 _BLOCK_START = re.compile(r"^\s{0,3}(#|>|[-*+]\s|\d+[.)]\s|```|~~~|<|!\[|\||-{3,}|\*{3,}|_{3,}|=+\s*$)")
 
 
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
+def _blocks(text: str) -> Iterator[str]:
+    """What ``_BLANK_LINE.split(text)`` gives, one at a time: a summary needs only
+    the first prose block, and splitting a whole body was a fifth of its cost."""
+    start = 0
+    for m in _BLANK_LINE.finditer(text):
+        yield text[start:m.start()]
+        start = m.end()
+    yield text[start:]
+
+
 def first_paragraph_text(text: str) -> str:
     """The plain text of the body's first prose paragraph (for a default summary)."""
-    for block in re.split(r"\n[ \t]*\n", text.strip()):
+    for block in _blocks(text.strip()):
         lines = block.strip("\n").splitlines()
         if not lines or _BLOCK_START.match(lines[0]) or lines[0].startswith("    "):
             continue

@@ -241,3 +241,20 @@ def test_rendering_frees_what_the_c_renderer_allocates():
     for _ in range(3000):
         render_body(body, "https://news.example.org/a/")
     assert rss_mb() - before < 30
+
+
+def test_the_summary_scan_cuts_a_body_into_the_same_blocks_as_a_split_on_blank_lines():
+    import random
+
+    from feedsvc.markdown import _blocks
+
+    rnd = random.Random(11)
+    pieces = ["Prose.", "", " \t", "# Head", "- item", "> quote", "    code", "```", "\n", "\n\n", " \n \n", "a|b"]
+    for _ in range(5000):
+        text = "\n".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
+        assert list(_blocks(text)) == re.split(r"\n[ \t]*\n", text), repr(text)
+
+
+def test_the_summary_is_the_first_prose_block_after_headings_lists_and_quotes():
+    body = "# Title\n\n- a list\n- of two\n\n> A quote.\n\n   \nThe *first* prose.\nStill it.\n\nSecond prose.\n"
+    assert first_paragraph_text(body) == "The first prose. Still it."
