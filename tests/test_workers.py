@@ -1,6 +1,7 @@
 """Several worker processes on 127.0.0.1: they agree, follow a refresh, survive a kill, restart warm."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -162,6 +163,38 @@ def test_on_a_cold_start_the_worker_that_renders_runs_the_scheduler_and_walks_on
     last = status["last_refresh"]
     assert last["by_pid"] == status["schedule"]["pid"]
     assert last["added"] == ["tag:news.example.org,2025-07-01:/articles/a/"]     # still the first render's report
+
+
+def test_if_the_worker_rendering_the_first_snapshot_dies_another_renders_it_and_leads(tmp_path):
+    cfg = write_config(tmp_path)
+    for i in range(4000):      # a first render long enough to be cut short
+        write(tmp_path, f"e{i:04d}.md", f"Entry {i}", f"2025-07-{1 + i % 28:02d}T{i % 24:02d}:00:00Z")
+    schedule = tmp_path / ".feedsvc-cache" / "schedule.json"
+    s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "2"),
+               env={"FEEDSVC_ADMIN_TOKEN": TOKEN})
+    try:
+        deadline = time.monotonic() + 30
+        first = None
+        while time.monotonic() < deadline and first is None:
+            try:
+                first = json.loads(schedule.read_text())["pid"]     # written as it starts to render
+            except (FileNotFoundError, ValueError, KeyError):
+                time.sleep(0.005)
+        assert first
+        os.kill(first, signal.SIGKILL)
+        s.wait_ready(timeout=60)
+        deadline = time.monotonic() + 60
+        status = {}
+        while time.monotonic() < deadline:
+            status = requests.get(s.base + "/status", timeout=5).json()
+            leader = (status.get("schedule") or {}).get("pid")
+            if leader and leader != first and (status.get("last_refresh") or {}).get("ok"):
+                break
+            time.sleep(0.1)
+        assert status["last_refresh"]["by_pid"] == status["schedule"]["pid"] != first
+        assert status["counts"]["entries"] == 4000
+    finally:
+        s.stop()
 
 
 def test_admin_refreshes_are_run_by_the_scheduler_process(cluster):
