@@ -10,6 +10,8 @@ the answers of both paths are the same byte for byte (tests compare them).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Callable, Iterable
 
 from werkzeug.http import parse_accept_header, parse_etags, remove_entity_headers
@@ -27,11 +29,25 @@ FAST_KINDS = {"feed", "opml"}
 _DELEGATE = ("HTTP_RANGE", "HTTP_IF_MATCH", "HTTP_IF_UNMODIFIED_SINCE", "HTTP_IF_RANGE")
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What every answer for one resource (in one encoding) shares, worked out once."""
+
+    etag: str
+    quoted: str                               # as the ETag header has it: what pollers send back
+    headers: list[tuple[str, str]]            # of a 200, but its Content-Length
+    not_modified: list[tuple[str, str]]       # of a 304: the same without the entity headers
+
+
 class FastFeeds:
     def __init__(self, app: WSGIApp, service: Service) -> None:
         self.app = app
         self.service = service
-        self._headers: dict[tuple[int, bool], tuple[str, list[tuple[str, str]]]] = {}
+        self._answers: dict[tuple[int, bool], _Answer] = {}
+        # Counter children by label values: a handful (routes x statuses), and
+        # looking one up by its labels costs a lock and a tuple per request.
+        self._requests: dict[tuple[str, str], Any] = {}
+        self._bytes: dict[str, Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -48,35 +64,50 @@ class FastFeeds:
         if inm is None and "HTTP_IF_MODIFIED_SINCE" in environ:
             return self.app(environ, start_response)
         gz = _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
-        etag, headers = self._prepared(res, gz, path, snap.config)
+        answer = self._prepared(res, gz, path, snap.config)
         route = _route(path)
-        if inm is not None and parse_etags(inm).contains_weak(etag):
-            out = list(headers)
-            remove_entity_headers(out)
-            start_response("304 NOT MODIFIED", out)
-            metrics.REQUESTS.labels(route, "304").inc()
+        # The tag sent back as it was given is most conditional polls: a string
+        # comparison, before parsing the header for lists, weak tags and "*".
+        if inm is not None and (inm == answer.quoted or parse_etags(inm).contains_weak(answer.etag)):
+            start_response("304 NOT MODIFIED", list(answer.not_modified))
+            self._count(route, "304")
             return []
         body = res.gzip_body if gz else res.body
-        start_response("200 OK", [*headers, ("Content-Length", str(len(body)))])
-        metrics.REQUESTS.labels(route, "200").inc()
+        start_response("200 OK", [*answer.headers, ("Content-Length", str(len(body)))])
+        self._count(route, "200")
         if method == "HEAD":
             return []
-        metrics.BYTES.labels(route).inc(len(body))
+        sent = self._bytes.get(route)
+        if sent is None:
+            sent = self._bytes[route] = metrics.BYTES.labels(route)
+        sent.inc(len(body))
         return [body]
 
-    def _prepared(self, res: Resource, gz: bool, path: str, config: Any) -> tuple[str, list[tuple[str, str]]]:
+    def _count(self, route: str, status: str) -> None:
+        counter = self._requests.get((route, status))
+        if counter is None:
+            counter = self._requests[(route, status)] = metrics.REQUESTS.labels(route, status)
+        counter.inc()
+
+    def _prepared(self, res: Resource, gz: bool, path: str, config: Any) -> _Answer:
         key = (id(res), gz)
-        hit = self._headers.get(key)
-        if hit is not None and hit[0] in (res.etag, res.gzip_etag):
-            return hit[0], hit[1]
+        hit = self._answers.get(key)
+        if hit is not None and hit.etag in (res.etag, res.gzip_etag):
+            return hit
         etag, headers = feed_headers(res, gz, False, config.refresh_interval)
         headers = [*headers, *link_headers(res, path, config)]
-        if len(self._headers) > 10000:  # resources of old snapshots
-            self._headers.clear()
-        self._headers[key] = (etag, headers)
-        return etag, headers
+        not_modified = list(headers)
+        remove_entity_headers(not_modified)
+        answer = _Answer(etag, f'"{etag}"', headers, not_modified)
+        if len(self._answers) > 10000:  # resources of old snapshots
+            self._answers.clear()
+        self._answers[key] = answer
+        return answer
 
 
+# Pollers send a handful of distinct Accept-Encoding values, over and over;
+# parsing one costs more than the rest of a 304.
+@lru_cache(maxsize=256)
 def _accepts_gzip(value: str) -> bool:
     if "gzip" not in value:
         return False
