@@ -391,39 +391,41 @@ def scan_entry_files(root: Path) -> list[tuple[str, str, os.stat_result | OSErro
     os.scandir gives the names and file types in one system call per folder;
     pathlib objects per file cost more than the stat itself on a large tree.
     """
-    real_root = os.path.realpath(root)
     found: list[tuple[str, str, os.stat_result | OSError]] = []
-
-    def walk(folder: str, prefix: str) -> None:
-        try:
-            it = os.scandir(folder)
-        except OSError:
-            return
-        with it:
-            for d in it:
-                name = d.name
-                if name.startswith("."):
-                    continue
-                try:
-                    is_dir = d.is_dir()
-                except OSError:
-                    continue
-                if is_dir:
-                    if d.is_symlink() and not _inside(d.path, real_root):
-                        continue
-                    walk(d.path, f"{prefix}{name}/")
-                elif name.endswith(".md"):
-                    if d.is_symlink() and not _inside(d.path, real_root):
-                        continue
-                    try:
-                        st: os.stat_result | OSError = d.stat()
-                    except OSError as e:
-                        st = e
-                    found.append((prefix + name, d.path, st))
-
-    walk(str(root), "")
+    _walk(str(root), "", os.path.realpath(root), found)
     found.sort(key=lambda t: t[0])
     return found
+
+
+def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, os.stat_result | OSError]]) -> None:
+    # A module function rather than a closure: a nested function that calls
+    # itself is a reference cycle, and everything it holds (here every file's
+    # stat, 100k of them on a large site) waited for the cyclic collector.
+    try:
+        it = os.scandir(folder)
+    except OSError:
+        return
+    with it:
+        for d in it:
+            name = d.name
+            if name.startswith("."):
+                continue
+            try:
+                is_dir = d.is_dir()
+            except OSError:
+                continue
+            if is_dir:
+                if d.is_symlink() and not _inside(d.path, real_root):
+                    continue
+                _walk(d.path, f"{prefix}{name}/", real_root, found)
+            elif name.endswith(".md"):
+                if d.is_symlink() and not _inside(d.path, real_root):
+                    continue
+                try:
+                    st: os.stat_result | OSError = d.stat()
+                except OSError as e:
+                    st = e
+                found.append((prefix + name, d.path, st))
 
 
 def _inside(path: str, real_root: str) -> bool:

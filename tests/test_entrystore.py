@@ -275,3 +275,28 @@ def test_a_removed_file_is_unpublished_even_when_another_file_turns_unreadable_a
     report = r.refresh()
     assert report.entries == 2 and len(report.removed) == 1
     assert any(p.path == "2025/1/dangling.md" and "cannot read" in p.message for p in report.problems)
+
+
+def test_a_refresh_leaves_nothing_for_the_cyclic_collector(write_entry, config):
+    """What a refresh drops is freed as it goes: on a large site the walk alone
+    held every file's stat until a full collection, and the collector's pauses
+    grow with everything a refreshing process keeps."""
+    import collections
+    import gc
+
+    fill(write_entry, 30)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok and r.wait_saved(10)
+    write_entry("2025/0/e000.md", {"title": "Entry 0, revised", "date": "2025-07-01T09:30:00Z"}, "New body.\n")
+    (config.entries_path / "2025/1/e001.md").unlink()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        report = r.refresh(full=True)
+        assert report.ok and len(report.changed) == 1 and len(report.removed) == 1 and r.wait_saved(10)
+        gc.collect()
+        kinds = collections.Counter(type(o).__name__ for o in gc.garbage)   # from every collection meanwhile
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert not kinds, kinds.most_common(5)
