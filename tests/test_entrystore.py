@@ -300,3 +300,47 @@ def test_a_refresh_leaves_nothing_for_the_cyclic_collector(write_entry, config):
         gc.set_debug(0)
         gc.garbage.clear()
     assert not kinds, kinds.most_common(5)
+
+
+def test_a_first_refresh_of_a_large_folder_runs_no_collection_and_exempts_what_it_keeps(
+        write_entry, config, monkeypatch):
+    import gc
+
+    from feedsvc import refresher
+
+    monkeypatch.setattr(refresher, "FREEZE_FROM", 20)
+    fill(write_entry, 30)
+    collections: list[int] = []
+
+    def seen(phase, info):
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.unfreeze()
+    gc.callbacks.append(seen)
+    try:
+        r = new_refresher(config, clock=lambda: NOW)
+        report = r.refresh()
+        during = list(collections)
+        frozen = gc.get_freeze_count()
+        assert report.ok and r.wait_saved(10)
+        again = r.refresh(full=True)             # a later refresh: collections as usual, nothing frozen anew
+        assert again.ok and gc.get_freeze_count() <= frozen   # frozen objects that die leave the count
+    finally:
+        gc.callbacks.remove(seen)
+        gc.unfreeze()
+    assert during == []                          # nothing walked while the first refresh made its objects
+    assert frozen > 30 * 5                       # the entries (and all else alive) are left out of collections
+    assert gc.isenabled()
+
+
+def test_a_first_refresh_of_a_small_folder_leaves_the_collector_as_it_was(write_entry, config):
+    import gc
+
+    fill(write_entry, 3)
+    gc.unfreeze()
+    try:
+        assert new_refresher(config, clock=lambda: NOW).refresh().ok
+        assert gc.get_freeze_count() == 0 and gc.isenabled()
+    finally:
+        gc.unfreeze()
