@@ -44,10 +44,9 @@ class FastFeeds:
         self.app = app
         self.service = service
         self._answers: dict[tuple[int, bool], _Answer] = {}
-        # Counter children by label values: a handful (routes x statuses), and
-        # looking one up by its labels costs a lock and a tuple per request.
-        self._requests: dict[tuple[str, str], Any] = {}
-        self._bytes: dict[str, Any] = {}
+        # Counter children by metric and label values: a handful (routes x
+        # statuses), and looking one up by its labels costs a lock per request.
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD")
@@ -70,24 +69,21 @@ class FastFeeds:
         # comparison, before parsing the header for lists, weak tags and "*".
         if inm is not None and (inm == answer.quoted or parse_etags(inm).contains_weak(answer.etag)):
             start_response("304 NOT MODIFIED", list(answer.not_modified))
-            self._count(route, "304")
+            self._child(metrics.REQUESTS, route, "304").inc()
             return []
         body = res.gzip_body if gz else res.body
         start_response("200 OK", [*answer.headers, ("Content-Length", str(len(body)))])
-        self._count(route, "200")
+        self._child(metrics.REQUESTS, route, "200").inc()
         if method == "HEAD":
             return []
-        sent = self._bytes.get(route)
-        if sent is None:
-            sent = self._bytes[route] = metrics.BYTES.labels(route)
-        sent.inc(len(body))
+        self._child(metrics.BYTES, route).inc(len(body))
         return [body]
 
-    def _count(self, route: str, status: str) -> None:
-        counter = self._requests.get((route, status))
-        if counter is None:
-            counter = self._requests[(route, status)] = metrics.REQUESTS.labels(route, status)
-        counter.inc()
+    def _child(self, metric: Any, *labels: str) -> Any:
+        child = self._children.get((metric, labels))
+        if child is None:
+            child = self._children[(metric, labels)] = metric.labels(*labels)
+        return child
 
     def _prepared(self, res: Resource, gz: bool, path: str, config: Any) -> _Answer:
         key = (id(res), gz)

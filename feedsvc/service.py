@@ -104,29 +104,24 @@ class Service:
         every entry afresh to refresh behind it.
         """
         if not self.store.current.generation:
-            led: list[bool] = []
-            report = self.refresher.refresh(
-                if_missing=True, before_run=(lambda: led.append(self._lead_at_once())) if lead else None)
+            report = self.refresher.refresh(if_missing=True, before_run=self._lead_at_once if lead else None)
             watch = self.refresher.watch
-            if any(led) and not (report.ok and watch is not None and watch.has_baseline):
-                # Another process rendered it (or the render failed, or nothing can
-                # be watched here): bring it up to date as an elected leader would.
+            if self.is_leader and not (report.ok and watch is not None and watch.has_baseline):
+                # It led from before its render, but that render failed or nothing
+                # can be watched here: refresh behind it as an elected leader would.
                 self._refresh_behind()
         elif not (self.config.scheduler_enabled and self.store.disk is not None):
             self._refresh_behind()
 
-    def _lead_at_once(self) -> bool:
+    def _lead_at_once(self) -> None:
         """Run the scheduler from now on if no other process does (never waits)."""
         disk = self.store.disk
         if not self.config.scheduler_enabled or disk is None:
-            return False
+            return
         with self._start_lock:
-            if self._election is not None or self.scheduler.running or self._stopping:
-                return False
-            if not disk.leader_lock.acquire(blocking=False):
-                return False
-            self._lead()
-            return True
+            if self._election is None and not self.scheduler.running and not self._stopping \
+                    and disk.leader_lock.acquire(blocking=False):
+                self._lead()
 
     def _refresh_behind(self) -> None:
         threading.Thread(target=self._background_refresh, name="feedsvc-first-refresh", daemon=True).start()
