@@ -15,7 +15,7 @@ import stat
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from . import frontmatter
@@ -385,19 +385,24 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
     return iter((rel, Path(full)) for rel, full, _ in scan_entry_files(root))
 
 
-def scan_entry_files(root: Path) -> list[tuple[str, str, os.stat_result | OSError]]:
+Progress = tuple[int, Callable[[int], object]]
+
+
+def scan_entry_files(root: Path, progress: Progress | None = None) -> list[tuple[str, str, os.stat_result | OSError]]:
     """Like ``iter_entry_files``, with each file's stat (or the error) from the same walk.
 
     os.scandir gives the names and file types in one system call per folder;
     pathlib objects per file cost more than the stat itself on a large tree.
+    ``progress``: (n, f) calls f(files found so far) after every n files.
     """
     found: list[tuple[str, str, os.stat_result | OSError]] = []
-    _walk(str(root), "", os.path.realpath(root), found)
+    _walk(str(root), "", os.path.realpath(root), found, progress)
     found.sort(key=lambda t: t[0])
     return found
 
 
-def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, os.stat_result | OSError]]) -> None:
+def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, os.stat_result | OSError]],
+          progress: Progress | None) -> None:
     # A module function rather than a closure: a nested function that calls
     # itself is a reference cycle, and everything it holds (here every file's
     # stat, 100k of them on a large site) waited for the cyclic collector.
@@ -417,7 +422,7 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, 
             if is_dir:
                 if d.is_symlink() and not _inside(d.path, real_root):
                     continue
-                _walk(d.path, f"{prefix}{name}/", real_root, found)
+                _walk(d.path, f"{prefix}{name}/", real_root, found, progress)
             elif name.endswith(".md"):
                 if d.is_symlink() and not _inside(d.path, real_root):
                     continue
@@ -426,6 +431,8 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, 
                 except OSError as e:
                     st = e
                 found.append((prefix + name, d.path, st))
+                if progress is not None and len(found) % progress[0] == 0:
+                    progress[1](len(found))
 
 
 def _inside(path: str, real_root: str) -> bool:
@@ -513,7 +520,11 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             if i < len(scanned) and scanned[i][0] == rel:
                 candidates.append(scanned[i])
     else:
-        scanned = candidates = scan_entry_files(root)
+        # A first walk: if the folder is large, the helpers that will parse it
+        # start while the walk goes on (within a refresh; see helper.kept_warm).
+        from . import parsejob
+        ahead = None if cache.parsed else (parsejob.PARALLEL_FROM, parsejob.prestart)
+        scanned = candidates = scan_entry_files(root, ahead)
     cache.scan = scanned
     # Files that are new or changed since the cache saw them: parsed in one
     # batch, so that a large first load can use every core.

@@ -1,15 +1,23 @@
 """Running a share of CPU-bound work in a helper interpreter.
 
 Parsing and rendering are Python holding the GIL, so large jobs use helper
-processes. They are fresh interpreters (``python -m feedsvc.<module>``) rather
+processes. They are fresh interpreters (``python -m feedsvc.helper``) rather
 than forks: the service forks from threads (server, scheduler), where a lock
-held by another thread at fork time can hang the child. Requests go in and
-answers come back pickled over pipes, one length-prefixed frame each; a
-helper that fails for any reason raises here, and the caller does that work
-itself, so a helper never costs anything but time.
+held by another thread at fork time can hang the child. Each request is a
+module-level function and its argument, pickled (the function by name) over
+a pipe, one length-prefixed frame each way; a helper that fails for any
+reason raises here, and the caller does that work itself, so a helper never
+costs anything but time.
+
+A helper takes ~0.4 s to start and import what it needs, time in which the
+caller works alone. Within ``kept_warm`` (a refresh), a helper done with one
+phase's work waits for the next instead of exiting (the parse's helpers
+render), and ``prestart`` begins helpers while the caller still prepares
+their work (a large first walk of the entries folder).
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -19,7 +27,7 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import IO, Any, Callable, Generic, TypeVar
+from typing import IO, Any, Callable, Generic, Iterator, TypeVar
 
 log = logging.getLogger("feedsvc.helper")
 P = TypeVar("P")
@@ -42,7 +50,7 @@ def cores() -> int:
 
 
 class Session:
-    """One helper interpreter (``python -m <module>``) answering requests in turn.
+    """One helper interpreter (``python -m feedsvc.helper``) answering requests in turn.
 
     Callers that share work with a helper ask it for a small piece at a time,
     so that whichever process is faster takes more pieces: a fixed half made
@@ -51,8 +59,7 @@ class Session:
     the session; its piece is the caller's to do.
     """
 
-    def __init__(self, module: str, started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
-        self.module = module
+    def __init__(self) -> None:
         root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ,
                    PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep))
@@ -60,24 +67,24 @@ class Session:
         # while it works would fill up and stop it.
         self._err = tempfile.TemporaryFile()
         try:
-            self.proc = subprocess.Popen([sys.executable, "-m", module], stdin=subprocess.PIPE,
+            self.proc = subprocess.Popen([sys.executable, "-m", "feedsvc.helper"], stdin=subprocess.PIPE,
                                          stdout=subprocess.PIPE, stderr=self._err, env=env)
         except Exception as e:   # no interpreter
             self._err.close()
             raise HelperFailed(f"{type(e).__name__}: {e}") from None
-        if started is not None:
-            started(self.proc)
         # A helper that runs this long is stuck, not busy: the caller takes its work back.
         self._watchdog = threading.Timer(TIMEOUT_SECONDS, self.proc.kill)
         self._watchdog.daemon = True
         self._watchdog.start()
         self._failed = False
 
-    def ask(self, payload: Any) -> Any:
+    def ask(self, work: Callable[[Any], Any], payload: Any) -> Any:
+        """``work(payload)``, run by the helper: ``work`` is a module-level function,
+        sent by name and imported there."""
         if self._failed:
             raise HelperFailed("an earlier request failed")
         try:
-            data = pickle.dumps(payload, pickle.HIGHEST_PROTOCOL)
+            data = pickle.dumps((work, payload), pickle.HIGHEST_PROTOCOL)
             assert self.proc.stdin is not None and self.proc.stdout is not None
             self.proc.stdin.write(_FRAME.pack(len(data)) + data)
             self.proc.stdin.flush()
@@ -108,7 +115,7 @@ class Session:
         if said and not self._failed:
             # What the helper logged (an entry body published as text, say) is
             # the operator's to see, as if this process had done the work.
-            log.warning("%s helper:\n%s", self.module, said)
+            log.warning("helper %d:\n%s", self.proc.pid, said)
 
     def __enter__(self) -> "Session":
         return self
@@ -163,23 +170,32 @@ class Pieces(Generic[P, R]):
         while (i := self._take()) is not None:
             self._results[i] = do(self.pieces[i])
 
-    def work_in_helper(self, module: str, ask: Callable[[Session, P], R],
+    def work_in_helper(self, ask: Callable[[Session, P], R],
                        started: Callable[[subprocess.Popen[bytes]], None] | None = None) -> None:
         """Have a helper do pieces until none is left; HelperFailed once it fails
-        (the piece it held is given back). No helper starts if none is left."""
+        (the piece it held is given back). No helper is taken if none is left."""
         i = self._take()
         if i is None:
             return
         try:
-            with Session(module, started) as session:
-                while i is not None:
-                    self._results[i] = ask(session, self.pieces[i])
-                    i = self._take()
+            session = _take_idle() or Session()
+        except BaseException:
+            with self._lock:
+                self._next.append(i)
+            raise
+        if started is not None:
+            started(session.proc)
+        try:
+            while i is not None:
+                self._results[i] = ask(session, self.pieces[i])
+                i = self._take()
         except BaseException:
             if i is not None:
                 with self._lock:
                     self._next.append(i)
+            session.close()
             raise
+        _release(session)
 
     def results(self) -> list[R]:
         """Every piece's result, in order (after every piece is done)."""
@@ -187,7 +203,60 @@ class Pieces(Generic[P, R]):
         return self._results   # type: ignore[return-value]
 
 
-def serve(work: Callable[[Any], Any]) -> None:
+# Helpers kept between the phases of the work inside ``kept_warm`` blocks.
+_idle: list[Session] = []
+_warm = 0
+_pool_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def kept_warm() -> Iterator[None]:
+    """Inside, a helper done with its pieces waits for more instead of exiting;
+    the last block to end stops those still waiting."""
+    global _warm
+    with _pool_lock:
+        _warm += 1
+    try:
+        yield
+    finally:
+        with _pool_lock:
+            _warm -= 1
+            done = list(_idle) if _warm == 0 else []
+            if _warm == 0:
+                _idle.clear()
+        for session in done:
+            session.close()
+
+
+def prestart(n: int) -> None:
+    """Start helpers until ``n`` wait for work that follows in this ``kept_warm``
+    block (outside one, none: nothing would stop them)."""
+    while True:
+        with _pool_lock:
+            if not _warm or len(_idle) >= n:
+                return
+        try:
+            session = Session()
+        except HelperFailed:
+            return   # the work will be done here
+        with _pool_lock:
+            _idle.append(session)
+
+
+def _take_idle() -> Session | None:
+    with _pool_lock:
+        return _idle.pop() if _idle else None
+
+
+def _release(session: Session) -> None:
+    with _pool_lock:
+        if _warm and not session._failed and session.proc.poll() is None:
+            _idle.append(session)
+            return
+    session.close()
+
+
+def serve() -> None:
     """The helper's side: each request from stdin answered on stdout, until stdin ends."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -195,7 +264,11 @@ def serve(work: Callable[[Any], Any]) -> None:
         head = stdin.read(_FRAME.size)
         if not head:
             return
-        payload = pickle.loads(_read(stdin, _FRAME.unpack(head)[0]))
+        work, payload = pickle.loads(_read(stdin, _FRAME.unpack(head)[0]))
         data = pickle.dumps(work(payload), protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(_FRAME.pack(len(data)) + data)
         stdout.flush()
+
+
+if __name__ == "__main__":
+    serve()

@@ -43,7 +43,7 @@ def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]
     The files are cut into pieces that this process and its helpers take in
     turn, so each parses as much as its speed allows.
     """
-    helpers = min(MAX_HELPERS, helper.cores() - 1, len(jobs) // PARALLEL_FROM)
+    helpers = helpers_for(len(jobs))
     if helpers <= 0:
         return _parse_here(jobs, site)
     pieces: helper.Pieces[Sequence[Job], list[Parsed | OSError]] = helper.Pieces(
@@ -59,19 +59,29 @@ def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]
     return [r for got in pieces.results() for r in got]
 
 
+def helpers_for(files: int) -> int:
+    """How many helpers parse ``files`` files with this process."""
+    return max(0, min(MAX_HELPERS, helper.cores() - 1, files // PARALLEL_FROM))
+
+
+def prestart(files_found: int) -> None:
+    """A walk has found this many files so far: the helpers to parse them start now."""
+    helper.prestart(helpers_for(files_found))
+
+
 def _parse_here(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
     return [parse_file(rel, full, site) for rel, full in jobs]
 
 
 def _run_helper(pieces: "helper.Pieces[Sequence[Job], list[Parsed | OSError]]", site: SiteConfig) -> None:
     def ask(session: helper.Session, jobs: Sequence[Job]) -> list[Parsed | OSError]:
-        got = session.ask((site, list(jobs)))
+        got = session.ask(_parse_share, (site, list(jobs)))
         if not isinstance(got, list) or len(got) != len(jobs):
             raise helper.HelperFailed("answer of the wrong length")
         return got
 
     try:
-        pieces.work_in_helper("feedsvc.parsejob", ask)
+        pieces.work_in_helper(ask)
     except helper.HelperFailed as e:  # the caller parses what is left itself
         log.warning("parse helper failed (%s); its files are parsed here", e)
 
@@ -80,7 +90,3 @@ def _parse_share(payload: tuple[SiteConfig, list[Job]]) -> list[Parsed | OSError
     site, jobs = payload
     with collections_paused():
         return [parse_file(rel, full, site) for rel, full in jobs]
-
-
-if __name__ == "__main__":
-    helper.serve(_parse_share)

@@ -21,6 +21,7 @@ from .config import Config
 from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
 from .heap import collections_paused, exempt_survivors
+from .helper import kept_warm
 from .model import Problem
 from .parsejob import PARALLEL_FROM
 from .persist import DiskSnapshot, SnapshotStore
@@ -240,16 +241,18 @@ class Refresher:
         return report
 
     def _run(self, full: bool = False) -> RefreshReport:
-        if self._cache is not None:
-            return self._run_once(full)
-        # A first refresh makes what the process will keep: at 100k entries
-        # the collector spent ~1.7 s of it walking those objects again and again
-        # (a refresh leaves no reference cycles: what it drops is freed as it goes).
-        with collections_paused():
-            report = self._run_once(full)
-            if report.ok and report.files >= FREEZE_FROM:
-                exempt_survivors()
-        return report
+        # Helpers that parsed the entries then render the feeds: one start each, not two.
+        with kept_warm():
+            if self._cache is not None:
+                return self._run_once(full)
+            # A first refresh makes what the process will keep: at 100k entries
+            # the collector spent ~1.7 s of it walking those objects again and again
+            # (a refresh leaves no reference cycles: what it drops is freed as it goes).
+            with collections_paused():
+                report = self._run_once(full)
+                if report.ok and report.files >= FREEZE_FROM:
+                    exempt_survivors()
+            return report
 
     def _run_once(self, full: bool = False) -> RefreshReport:
         started = self.clock()

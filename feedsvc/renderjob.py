@@ -114,7 +114,7 @@ def render_job(job: Job, cats_of, blobs: Blobs | None) -> Resource:  # type: ign
 
 def render_in(session: helper.Session, share: Share) -> list[Resource]:
     """The share's resources in job order, rendered by a helper (HelperFailed if it could not)."""
-    got = session.ask(share)
+    got = session.ask(_render_share, share)
     if not isinstance(got, list) or len(got) != len(share.jobs) or not all(isinstance(r, Resource) for r in got):
         raise helper.HelperFailed("answer of the wrong shape")
     return got
@@ -126,10 +126,3 @@ def _render_share(share: Share) -> list[Resource]:
     # Bodies stay in the cache folder; the answer says where, not what.
     return [replace(render_job(job, cats_of, blobs), blobs=None) for job in share.jobs]
 
-
-if __name__ == "__main__":
-    # Run as ``python -m``, this file is ``__main__``, while the jobs unpickled
-    # are instances of ``feedsvc.renderjob``'s classes: its functions must do
-    # the work, or no job would pass their isinstance checks.
-    from feedsvc import renderjob
-    helper.serve(renderjob._render_share)

@@ -205,6 +205,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     fillers: list[threading.Thread] = []
     helpers: list[subprocess.Popen[bytes]] = []
     ended = threading.Event()
+    finished = False
 
     def started(proc: subprocess.Popen[bytes]) -> None:
         helpers.append(proc)
@@ -278,12 +279,14 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                 t.join()
             shared.work(here)   # what a failed helper gave back
         done = {p: (r.result() if isinstance(r, Future) else r) for p, r in out.items()}
+        finished = True
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
         ended.set()
-        for proc in helpers:   # still running only if this build failed: its work is wasted
-            if proc.poll() is None:
-                proc.kill()
+        if not finished:
+            for proc in helpers:   # this build failed: what they still do is wasted
+                if proc.poll() is None:
+                    proc.kill()
 
     rendered = sum(1 for r in out.values() if isinstance(r, Future))
     changes = [FeedChange(p, r.etag, p not in prev or prev[p][1] != r.etag)
@@ -328,7 +331,7 @@ def _fill_from_helper(shared: "helper.Pieces[list[Job], None]", share: Share, bl
             place[job.path].set_result(dataclasses.replace(r, blobs=blobs))
 
     try:
-        shared.work_in_helper("feedsvc.renderjob", ask, started)
+        shared.work_in_helper(ask, started)
     except HelperFailed as e:
         log.warning("render helper failed (%s); what it had not rendered is rendered here", e)
 

@@ -86,7 +86,8 @@ def helpers(monkeypatch):
     monkeypatch.setattr(parsejob, "_parse_here", lambda jobs, site: time.sleep(0.2) or here(jobs, site))
     asked = []
     ask = parsejob.helper.Session.ask
-    monkeypatch.setattr(parsejob.helper.Session, "ask", lambda self, payload: asked.append(payload) or ask(self, payload))
+    monkeypatch.setattr(parsejob.helper.Session, "ask",
+                        lambda self, work, payload: asked.append(payload) or ask(self, work, payload))
     return asked
 
 

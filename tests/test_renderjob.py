@@ -84,11 +84,10 @@ def test_several_helpers_share_a_build_byte_for_byte(write_entry, config, tmp_pa
     monkeypatch.setattr(renderjob.helper, "cores", lambda: 3)
     started = []
     real = site.helper.Session.__init__
-    monkeypatch.setattr(site.helper.Session, "__init__",
-                        lambda self, module, started_=None: started.append(module) or real(self, module, started_))
+    monkeypatch.setattr(site.helper.Session, "__init__", lambda self: started.append(1) or real(self))
     fill(write_entry, 20)
     _, three = built(config)
-    assert started == ["feedsvc.renderjob"] * 2 and "helper failed" not in caplog.text
+    assert len(started) == 2 and "helper failed" not in caplog.text
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 10**9)
     _, one = built(dataclasses.replace(config, cache_path=tmp_path / "other-cache"))
     assert three == one
@@ -149,9 +148,7 @@ def test_a_build_that_fails_here_stops_the_helper_it_started(write_entry, config
     monkeypatch.setattr(sys, "executable", str(slow))       # a helper that would run for a minute
     procs = []
     real = site.helper.Session.__init__
-    monkeypatch.setattr(site.helper.Session, "__init__",
-                        lambda self, module, started=None: real(self, module, lambda p: (procs.append(p),
-                                                                                         started(p))))
+    monkeypatch.setattr(site.helper.Session, "__init__", lambda self: (real(self), procs.append(self.proc))[0])
 
     def refuse(job, cats_of):
         raise FeedBuildError(job.path, "cannot build this feed")
@@ -164,3 +161,32 @@ def test_a_build_that_fails_here_stops_the_helper_it_started(write_entry, config
         time.sleep(0.01)
     assert len(procs) == 1
     assert procs[0].wait(10) == -signal.SIGKILL
+
+
+def test_one_helper_starts_during_a_large_first_walk_parses_the_entries_then_renders_the_feeds(
+        write_entry, config, shares, monkeypatch):
+    from feedsvc import entries, parsejob
+    monkeypatch.setattr(parsejob, "PARALLEL_FROM", 4)
+    monkeypatch.setattr(parsejob, "PIECE", 2)
+    here = parsejob._parse_here
+    monkeypatch.setattr(parsejob, "_parse_here", lambda jobs, site_: time.sleep(0.1) or here(jobs, site_))
+    walking = []
+    scan = entries.scan_entry_files
+    monkeypatch.setattr(entries, "scan_entry_files",
+                        lambda *a: walking.append(True) or (scan(*a), walking.clear())[0])
+    spawned = []
+    real_init = site.helper.Session.__init__
+    monkeypatch.setattr(site.helper.Session, "__init__",
+                        lambda self: (real_init(self), spawned.append((self.proc.pid, bool(walking))))[0])
+    used = []
+    real_ask = site.helper.Session.ask
+    monkeypatch.setattr(site.helper.Session, "ask",
+                        lambda self, work, payload: used.append((work.__name__, self.proc.pid))
+                        or real_ask(self, work, payload))
+    fill(write_entry, 20)
+    report, _ = built(config)
+    assert report.files == 20 and len(spawned) == 1
+    (pid, during_walk), = spawned
+    assert during_walk                                     # started before the walk had ended
+    assert {w for w, _ in used} == {"_parse_share", "_render_share"} and {p for _, p in used} == {pid}
+    assert site.helper._idle == []                         # and stopped with the refresh
