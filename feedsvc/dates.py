@@ -42,7 +42,8 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
         local = local.replace(tzinfo=zone)
     try:
         instant = local.astimezone(UTC)
-    except OverflowError:  # year 1 east of UTC, year 9999 west of it
+        instant.astimezone(zone)   # pages show it in the site's zone
+    except OverflowError:  # year 1 east of UTC or of the site, year 9999 west of them
         raise ValueError(f"'{value}' is out of the range of dates a feed can carry") from None
     return instant, local.date()
 

@@ -138,3 +138,9 @@ def test_named_utc_offset_means_east_of_utc_as_people_write_it(text, instant):
 def test_date_beyond_the_calendar_range_is_refused_not_crashed(value):
     with pytest.raises(ValueError, match="out of the range"):
         parse_when(value, SHANGHAI)
+
+
+def test_an_instant_the_sites_zone_cannot_show_is_refused_not_crashed():
+    # Fine in UTC, but year 0 in New York, where pages show it.
+    with pytest.raises(ValueError, match="out of the range"):
+        parse_when("0001-01-01T00:00:00Z", NEW_YORK)
