@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
 from .headers import XML_FEED_TYPES, feed_headers, link_headers
 from .resources import Resource
@@ -25,8 +25,22 @@ def get_service() -> Service:
     return current_app.extensions["feedsvc"]
 
 
-def _respond(path: str, missing: str) -> Response:
+# Seconds a client is asked to wait while nothing is published yet.
+NOT_READY_RETRY = 30
+
+
+def _published():  # type: ignore[no-untyped-def]
+    """The snapshot served; 503 while none has been published. A feed reader
+    told 404 may drop the subscription; 503 with Retry-After makes it come back."""
     snap = get_service().store.current
+    if not snap.resources:
+        raise ServiceUnavailable("nothing is published yet: the first refresh is still running, or it failed "
+                                 "(see /status).", retry_after=NOT_READY_RETRY)
+    return snap
+
+
+def _respond(path: str, missing: str) -> Response:
+    snap = _published()
     res = snap.get(path)
     if res is None:
         raise NotFound(missing)
@@ -94,8 +108,7 @@ def site_feed(fmt: str) -> Response:
 
 @bp.get("/categories/<slug>/feed.<fmt>")
 def category_feed(slug: str, fmt: str) -> Response:
-    snap = get_service().store.current
-    if slug not in snap.category_slugs:
+    if slug not in _published().category_slugs:
         raise NotFound(_unknown_category(slug))
     return _respond(f"/categories/{slug}/feed.{fmt}", _unknown_format(fmt))
 
@@ -107,7 +120,7 @@ def site_archive(number: int, fmt: str) -> Response:
 
 @bp.get("/categories/<slug>/archive/<int:number>/feed.<fmt>")
 def category_archive(slug: str, number: int, fmt: str) -> Response:
-    if slug not in get_service().store.current.category_slugs:
+    if slug not in _published().category_slugs:
         raise NotFound(_unknown_category(slug))
     return _respond(f"/categories/{slug}/archive/{number}/feed.{fmt}", _unknown_archive(number))
 

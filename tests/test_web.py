@@ -223,3 +223,34 @@ def test_scheduled_entry_appears_once_due(site, app, client, clock, write_entry)
 def test_self_links_use_the_configured_base_url(site, client):
     js = json.loads(client.get("/categories/science/feed.json").data)
     assert js["feed_url"] == f"{BASE_URL}/categories/science/feed.json"
+
+
+def test_a_date_the_sites_zone_cannot_show_fails_only_its_entry(site, make_app, write_entry):
+    write_entry("year-one.md", {"title": "Year one", "date": "0001-01-01T00:00:00Z"}, "Old.\n")
+    app = make_app(site={"timezone": "America/New_York"})
+    report = get_app_service(app).refresh()
+    assert report.ok
+    assert [(p.path, p.field) for p in report.problems if p.severity == "error"] == [("year-one.md", "date")]
+    client = app.test_client()
+    assert [e.title for e in feedparser.parse(client.get("/feed.atom").data).entries] == ["Alpha", "Beta"]
+    assert client.get("/").status_code == 200
+
+
+def test_while_nothing_is_published_pages_and_feeds_answer_503_with_retry_after(site, make_app, monkeypatch):
+    def explode(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr("feedsvc.refresher.load_entries", explode)
+    app = make_app()
+    client = app.test_client()
+    service = get_app_service(app)
+    assert not service.refresh().ok
+    for path in ("/", "/feed.rss", "/feed.nope", "/categories/science/feed.atom", "/categories/science/",
+                 "/archive/1/feed.rss", "/categories/science/archive/1/feed.rss", "/opml.xml", "/articles/alpha/"):
+        r = client.get(path)
+        assert (r.status_code, r.headers.get("Retry-After")) == (503, "30"), path
+        assert "first refresh" in r.get_data(as_text=True) and "/status" in r.get_data(as_text=True)
+    assert client.get("/healthz").status_code == 200
+    monkeypatch.undo()
+    assert service.refresh().ok
+    assert client.get("/feed.rss").status_code == 200 and client.get("/categories/nope/feed.rss").status_code == 404
