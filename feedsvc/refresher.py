@@ -288,14 +288,15 @@ class Refresher:
                     catalog = patched
                     patched_from = loaded.replaced
                     snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs,
-                                                           touched=frozenset(new.id for _, new in loaded.replaced))
+                                                           touched=frozenset(new.id for _, new in loaded.replaced),
+                                                           now=started)
                 else:
                     catalog = build_catalog(loaded.entries, self.config, started)
                     if self.disk is not None and not getattr(previous, "generation", ""):
                         # A first build renders everything: its entry tables are
                         # written meanwhile instead of after the last feed.
                         self.disk.prepare(catalog, wall)
-                    snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs)
+                    snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs, now=started)
             if snapshot is previous:
                 old = new = {}
             elif patched_from is not None:     # exactly these entries changed, none came or went

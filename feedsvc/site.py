@@ -150,7 +150,7 @@ def empty_snapshot(config: Config) -> Snapshot:
 
 
 def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None,
-               blobs: Blobs | None = None, touched: frozenset[str] | None = None
+               blobs: Blobs | None = None, touched: frozenset[str] | None = None, now: datetime | None = None
                ) -> tuple[Snapshot, list[FeedChange], int]:
     """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered).
 
@@ -162,6 +162,9 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     catalog, whose structure (order, categories, config) is otherwise the
     same; a feed or page showing none of them is carried over without
     computing its fingerprint.
+
+    ``now``: when this refresh started, for the resources' Last-Modified
+    (see ``_dated``); without it, each is the newest date of what it shows.
     """
     same_config = previous is not None and previous.output_key == output_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
@@ -289,9 +292,35 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
                     proc.kill()
 
     rendered = sum(1 for r in out.values() if isinstance(r, Future))
+    if now is not None:
+        done = {p: _dated(r, previous.get(p) if previous is not None else None, now) for p, r in done.items()}
     changes = [FeedChange(p, r.etag, p not in prev or prev[p][1] != r.etag)
                for p, r in done.items() if r.kind == "feed"]
     return Snapshot(done, catalog, config), changes, rendered
+
+
+def _dated(r: Resource, old: Resource | None, now: datetime) -> Resource:
+    """``r`` with the Last-Modified HTTP validation needs.
+
+    The newest date of what a body shows is a fine Last-Modified until the
+    bytes change without it moving (an entry edited without a new
+    ``updated``, one removed, one back-dated): a client sending
+    If-Modified-Since would then be told 304 for bytes it has never seen. Such
+    a change is dated ``now``. Nor may a Last-Modified be later than the
+    response (RFC 9110 8.8.2.1): an ``updated`` in the future becomes ``now``.
+    Unchanged bytes keep the date they had.
+    """
+    if old is r:
+        return r
+    if old is not None and old.etag == r.etag:
+        return r if old.last_modified == r.last_modified else dataclasses.replace(r, last_modified=old.last_modified)
+    when = r.last_modified
+    if when is None:
+        return r
+    if old is not None and old.last_modified is not None and when <= old.last_modified:
+        when = now
+    when = min(when, now)
+    return r if when == r.last_modified else dataclasses.replace(r, last_modified=when)
 
 
 _ARCHIVE = re.compile(r"^(?:/categories/([^/]+))?/archive/([1-9][0-9]{0,8})/feed\.([a-z]+)$")

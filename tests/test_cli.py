@@ -57,6 +57,8 @@ def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
         "---\ntitle: alpha\ndate: 2025-07-01T08:00:00Z\n---\nx\n", encoding="utf-8")
     (tmp_path / "entries" / "later.md").write_text(
         "---\ntitle: Later\ndate: 2099-01-01T00:00:00Z\n---\nx\n", encoding="utf-8")
+    (tmp_path / "entries" / "ahead.md").write_text(
+        "---\ntitle: Ahead\ndate: 2025-07-02T00:00:00Z\nupdated: 2099-01-01T00:00:00Z\n---\nx\n", encoding="utf-8")
     r = run("check", "--config", str(cfg), "--json")
     assert r.exit_code == 0, r.output
     warnings = {(p["path"], p["field"]) for p in json.loads(r.output)["problems"] if p["severity"] == "warning"}
@@ -64,6 +66,7 @@ def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
     assert ("long.md", "body") in warnings          # a relative link it made absolute
     assert ("twin.md", "title") in warnings         # same title, same day as a.md
     assert ("later.md", "date") in warnings         # dated in the future
+    assert ("ahead.md", "updated") in warnings      # published, updated in the future
 
 
 def test_check_warns_about_feeds_over_a_megabyte(tmp_path):

@@ -104,6 +104,38 @@ def test_last_modified_is_the_newest_entry_update(site, client):
         "Sat, 26 Jul 2025 01:30:00 GMT"
 
 
+def test_bytes_that_change_without_a_newer_update_get_a_newer_last_modified(site, app, client, clock, write_entry):
+    import datetime as dt
+    from email.utils import format_datetime
+    before = client.get("/feed.rss")
+    clock.now += dt.timedelta(hours=1)
+    # Beta edited without a new `updated`: the newest update among the feed's entries stays the same.
+    write_entry("b.md", {"title": "Beta", "date": "2025-07-20T00:00:00Z", "updated": "2025-08-01T00:00:00Z",
+                         "categories": ["Science"]}, "Beta body, corrected.\n")
+    assert get_app_service(app).refresh().ok
+    after = client.get("/feed.rss", headers={"If-Modified-Since": before.headers["Last-Modified"]})
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert after.headers["Last-Modified"] == format_datetime(clock.now, usegmt=True)
+    # Feeds whose bytes did not change keep their date, and a refresh that changes nothing keeps every one.
+    world = "/categories/world-us-news/feed.rss"
+    assert client.get(world).headers["Last-Modified"] == "Sat, 26 Jul 2025 01:30:00 GMT"
+    clock.now += dt.timedelta(hours=1)
+    assert get_app_service(app).refresh().ok
+    assert client.get("/feed.rss").headers["Last-Modified"] == after.headers["Last-Modified"]
+    assert client.get("/feed.rss", headers={"If-Modified-Since": after.headers["Last-Modified"]}).status_code == 304
+
+
+def test_an_update_in_the_future_is_no_later_last_modified_than_the_refresh(site, app, client, clock, write_entry):
+    from email.utils import format_datetime
+    write_entry("c.md", {"title": "Gamma", "date": "2025-07-21T00:00:00Z", "updated": "2030-01-01T00:00:00Z",
+                         "categories": ["Science"]}, "Gamma body.\n")
+    assert get_app_service(app).refresh().ok
+    r = client.get("/categories/science/feed.atom")
+    assert r.headers["Last-Modified"] == format_datetime(clock.now, usegmt=True)
+    # The feed itself carries the date as written.
+    assert feedparser.parse(r.data).feed.updated_parsed[:3] == (2030, 1, 1)
+
+
 def test_gzip_is_served_when_accepted_with_its_own_etag(site, client):
     plain = client.get("/feed.json")
     gz = client.get("/feed.json", headers={"Accept-Encoding": "gzip, deflate"})
