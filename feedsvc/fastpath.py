@@ -105,7 +105,7 @@ class FastFeeds:
 # parsing one costs more than the rest of a 304.
 @lru_cache(maxsize=256)
 def _accepts_gzip(value: str) -> bool:
-    if "gzip" not in value:
+    if "gzip" not in value.lower():   # content codings are case-insensitive
         return False
     accept = parse_accept_header(value)
     return accept["gzip"] > 0 or accept["x-gzip"] > 0

@@ -34,10 +34,12 @@ def test_fast_and_full_paths_give_the_same_answers(site, make_app, hubs):
         {"If-None-Match": etags["/feed.rss"]}, {"If-None-Match": f'"x", {gz_etag}', "Accept-Encoding": "gzip"},
         {"If-None-Match": "*"}, {"If-None-Match": '"stale"'}, {"If-None-Match": f"W/{etags['/feed.rss']}"},
         {"Accept": "application/rss+xml"}, {"If-Modified-Since": "Tue, 01 Jul 2025 00:00:00 GMT"},
+        {"Accept-Encoding": "GZIP"}, {"Accept-Encoding": "br, X-Gzip;q=0.5"},   # codings are case-insensitive
     ]
     paths = ["/feed.rss", "/feed.atom", "/categories/science/feed.json", "/opml.xml"]
     for path, headers, method in itertools.product(paths, variants, ["GET", "HEAD"]):
         assert answer(fast, path, headers, method) == answer(full, path, headers, method), (path, headers, method)
+    assert client.get("/feed.rss", headers={"Accept-Encoding": "GZIP"}).headers["Content-Encoding"] == "gzip"
 
 
 def test_other_requests_go_to_the_full_app(site, make_app):
