@@ -41,7 +41,9 @@ def _published():  # type: ignore[no-untyped-def]
 
 def _respond(path: str, missing: str) -> Response:
     snap = _published()
-    res = snap.get(path)
+    # One URL per resource: the int converter also takes "01" and other
+    # scripts' digits for archive page 1, which caches would keep apart.
+    res = snap.get(path) if request.path == path else None
     if res is None:
         raise NotFound(missing)
     resp = send_resource(res, snap.config.refresh_interval)

@@ -98,6 +98,15 @@ def test_full_archive_pages_are_immutable_and_cacheable_for_a_year(big):
     assert r.headers["ETag"]
 
 
+def test_an_archive_page_has_one_url(big):
+    client = big.test_client()
+    assert client.get("/archive/1/feed.atom").status_code == 200
+    assert client.get("/archive/%31/feed.atom").status_code == 200          # the same URL, percent-encoded
+    for path in ("/archive/01/feed.atom", "/archive/\uff11/feed.atom", "/categories/science/archive/03/feed.rss"):
+        r = client.get(path)
+        assert r.status_code == 404 and "numbered from 1" in r.get_data(as_text=True), path
+
+
 def test_adding_an_entry_changes_no_full_archive_page(big, write_entry):
     client = big.test_client()
     paths = [f"/archive/{i}/feed.{f}" for i in range(1, 26) for f in ("rss", "atom", "json")]
