@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+import unicodedata
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -417,7 +418,11 @@ def _categories(table: Mapping[str, Any], src: str | None) -> dict[str, Category
                 raise ConfigError(f"{where}.slug", f"slug {slug!r} is already used by category {taken[slug]!r}",
                                   source=src)
             taken[slug] = name
-        out[name] = CategorySettings(**vals)
+        nfc = unicodedata.normalize("NFC", name)   # as entries' names are
+        if nfc in out:
+            raise ConfigError(where, f"the same name as another category table, spelled with other Unicode "
+                              f"code points ({nfc!r})", source=src)
+        out[nfc] = CategorySettings(**vals)
     return out
 
 

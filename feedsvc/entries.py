@@ -12,6 +12,7 @@ import mimetypes
 import os
 import re
 import stat
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -239,7 +240,9 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     for item in v:
         if isinstance(item, (dict, list)) or isinstance(item, bool) or item is None:
             raise EntryError(path, key, f"expected a list of names, found {item!r} in it")
-        name = _line(clean_text(str(item)))
+        # One spelling per name: "é" typed as one character or as "e" and a
+        # combining accent is the same category, not a slug collision.
+        name = unicodedata.normalize("NFC", _line(clean_text(str(item))))
         if name and name not in out:
             out.append(name)
     return tuple(out)

@@ -244,3 +244,22 @@ def test_catalog_from_loaded_files(write_entry, config: Config):
     assert [c.slug for c in catalog.categories] == ["ai", "world-us-news"]
     assert catalog.next_due == dt.datetime(2025, 12, 23, 16, 0, tzinfo=dt.timezone.utc)
     assert catalog.drafts == 1
+
+
+def test_a_name_spelled_with_composed_or_combining_accents_is_one_category(write_entry, make_config):
+    composed, combining = "Caf\u00e9 Soci\u00e9t\u00e9", "Cafe\u0301 Socie\u0301te\u0301"
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T00:00:00Z", "categories": [composed]})
+    write_entry("b.md", {"title": "B", "date": "2025-07-02T00:00:00Z", "categories": [combining]})
+    config = make_config(categories={combining: {"title": "Society desk"}})
+    loaded = load_entries(config.entries_path, config.site)
+    catalog = build_catalog(loaded.entries, config, NOW)
+    assert catalog.problems == () and loaded.problems == ()
+    (c,) = catalog.categories
+    assert (c.name, c.slug, c.title) == (composed, "cafe-societe", "Society desk")
+    assert slugs(c.entries) == ["b", "a"]
+
+
+def test_two_category_tables_for_one_name_in_two_spellings_are_refused(make_config):
+    from feedsvc.errors import ConfigError
+    with pytest.raises(ConfigError, match="other Unicode code points"):
+        make_config(categories={"Caf\u00e9": {"title": "One"}, "Cafe\u0301": {"title": "Two"}})
