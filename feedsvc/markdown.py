@@ -13,6 +13,7 @@ import copy
 import ctypes
 import html
 import re
+import unicodedata
 from typing import Iterator
 from urllib.parse import urljoin
 
@@ -240,8 +241,36 @@ def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:
     """Cut at a word boundary and mark the cut with an ellipsis."""
     if len(text) <= limit:
         return text
-    cut = text[: limit - 1]
+    cut = text[: _cluster_start(text, limit - 1)]
     space = cut.rfind(" ")
     if space > limit // 2:
         cut = cut[:space]
     return cut.rstrip(" ,;:.-\u2014\u2013") + "\u2026"
+
+
+_ZWJ = "\u200d"
+
+
+def _joins(ch: str) -> bool:
+    """Does ``ch`` belong to the character before it (a combining mark, a
+    variation selector, a skin tone, or what a zero-width joiner binds)?"""
+    o = ord(ch)
+    return (unicodedata.combining(ch) != 0 or ch == _ZWJ or 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF
+            or 0xE0020 <= o <= 0xE007F or 0xE0100 <= o <= 0xE01EF or unicodedata.category(ch) == "Mc")
+
+
+def _cluster_start(text: str, i: int) -> int:
+    """The nearest index at or before ``i`` that does not cut a character a
+    reader sees as one (an accented letter, a family emoji, a flag) in two."""
+    while 0 < i < len(text) and (_joins(text[i]) or text[i - 1] == _ZWJ):
+        i -= 1
+    if 0 < i < len(text) and _regional(text[i]) and _regional(text[i - 1]):
+        run = 0
+        while i - run > 0 and _regional(text[i - run - 1]):
+            run += 1
+        i -= run % 2   # flags are pairs: an odd run before i leaves half a flag
+    return i
+
+
+def _regional(ch: str) -> bool:
+    return 0x1F1E6 <= ord(ch) <= 0x1F1FF

@@ -258,3 +258,19 @@ def test_the_summary_scan_cuts_a_body_into_the_same_blocks_as_a_split_on_blank_l
 def test_the_summary_is_the_first_prose_block_after_headings_lists_and_quotes():
     body = "# Title\n\n- a list\n- of two\n\n> A quote.\n\n   \nThe *first* prose.\nStill it.\n\nSecond prose.\n"
     assert first_paragraph_text(body) == "The first prose. Still it."
+
+
+@pytest.mark.parametrize("unit", [
+    "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466",   # a family: four people joined by ZWJ
+    "\U0001F1EB\U0001F1F7",                                       # a flag: two regional indicators
+    "e\u0301",                                                    # e and a combining acute accent
+    "\U0001F44D\U0001F3FD",                                       # thumbs up, medium skin tone
+    "\u2764\ufe0f",                                               # heart with its emoji presentation
+])
+def test_a_cut_never_splits_what_a_reader_sees_as_one_character(unit):
+    for limit in range(20, 40):
+        for lead in ("", "x"):
+            out = shorten(lead + unit * 100, limit)
+            kept = out.removesuffix("\u2026").removeprefix(lead)
+            assert out.endswith("\u2026") and len(out) <= limit
+            assert kept and len(kept) % len(unit) == 0 and kept == unit * (len(kept) // len(unit)), (limit, lead)
