@@ -9,7 +9,7 @@ from .resources import Resource
 
 XML_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
 BROWSER_VIEW_TYPE = "text/xml; charset=utf-8"
-ARCHIVE_MAX_AGE = 365 * 24 * 3600
+ARCHIVE_MAX_AGE = 24 * 3600
 
 
 def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str, list[tuple[str, str]]]:
@@ -29,8 +29,10 @@ def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str
     if res.last_modified is not None:
         headers.append(("Last-Modified", http_date(res.last_modified)))
     if res.kind == "archive":
-        # A full archive page never changes (RFC 5005): let every cache keep it.
-        headers.append(("Cache-Control", f"public, max-age={ARCHIVE_MAX_AGE}, immutable"))
+        # A full archive page rarely changes (RFC 5005), but it can: an old entry
+        # edited, or one added back-dated, which moves every later page. So
+        # caches keep it a day and then ask again (a 304), not a year blind.
+        headers.append(("Cache-Control", f"public, max-age={ARCHIVE_MAX_AGE}"))
     else:
         age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
         headers.append(("Cache-Control", f"public, max-age={age}"))
