@@ -6,8 +6,10 @@ gunicorn stays available with ``--server gunicorn``.
 """
 from __future__ import annotations
 
+import copy
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,31 @@ def serve(config: Config, server: str, host: str, port: int, workers: int, threa
         _granian(host, port, workers, threads, access_log)
 
 
+# Control characters, C1 included, and the Unicode line separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+class AccessLineFormatter(logging.Formatter):
+    """One line per request, whatever the request's path holds.
+
+    granian logs the path percent-decoded: a request for ``/x%0A[...] "POST
+    /admin/refresh" 200`` would write a forged line into the access log, and
+    ``%1B`` escape sequences would reach the operator's terminal. Control
+    characters are written as ``\\xNN`` instead.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", line) if _CONTROL.search(line) else line
+
+
+def _granian_logging() -> dict[str, Any]:
+    from granian.log import LOGGING_CONFIG
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["access"]["()"] = f"{__name__}.AccessLineFormatter"
+    return config
+
+
 def _granian(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     from granian import Granian
     from granian.constants import Interfaces
@@ -41,6 +68,7 @@ def _granian(host: str, port: int, workers: int, threads: int, access_log: bool)
         backpressure=max(threads * 8, 32),
         websockets=False,
         log_access=access_log,
+        log_dictconfig=_granian_logging(),
         respawn_failed_workers=True,
         respawn_interval=0.5,
         workers_kill_timeout=10,

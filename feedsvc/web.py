@@ -195,6 +195,6 @@ def http_error(e: HTTPException) -> Response:
 
 @bp.app_errorhandler(Exception)
 def internal_error(e: Exception) -> Response:
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.exception("unhandled error on %s %r", request.method, request.path)   # repr: a path may hold a newline
     return Response("500 Internal Server Error: the error was logged.\n", status=500,
                     content_type="text/plain; charset=utf-8")

@@ -165,3 +165,20 @@ def test_flask_reloader_starts_one_scheduler(tmp_path):
     out = s.output()
     assert out.count("scheduler started") == 1, out
     assert "runs the scheduler" in out
+
+
+def test_a_request_path_cannot_forge_or_color_access_log_lines(tmp_path, server_factory):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = server_factory(cfg)
+    forged = '[2026-01-01 00:00:00 +0000] 127.0.0.1 - "POST /admin/refresh HTTP/1.1" 200 FORGED'
+    r = s.get("/categories/x%0A" + requests.utils.quote(forged) + "%1B[31m/feed.rss")
+    assert r.status_code == 404
+    assert s.get("/feed.rss").status_code == 200     # a later line: the request above was logged by then
+    deadline = time.monotonic() + 5
+    while "GET /feed.rss" not in s.output() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    lines = s.output().splitlines()
+    assert not [line for line in lines if line.startswith("[2026-01-01")]
+    (logged,) = [line for line in lines if "FORGED" in line]
+    assert "/categories/x\\x0a[2026-01-01" in logged and "\\x1b[31m" in logged and "\x1b" not in s.output()
