@@ -48,6 +48,34 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
     return instant, local.date()
 
 
+# Numbers only, in an order people disagree on: 07/08/2025, 25-11-21, 8.7.25
+# (a four-digit year first, as ISO 8601 writes it, leaves one reading).
+_NUMERIC = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{1,4})(?![/.\d-])")
+
+
+def ambiguity(value: object) -> str | None:
+    """For a date written in numbers whose order people read differently, what
+    it was read as and what else it could mean (for a warning); else None."""
+    if not isinstance(value, str) or not _NUMERIC.match(value.strip()):
+        return None
+    text = value.strip()
+    readings: list[dt.date] = []
+    for dayfirst, yearfirst in ((False, False), (True, False), (False, True)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                d = _parser.parse(text, dayfirst=dayfirst, yearfirst=yearfirst, default=_DEFAULT_A).date()
+        except (ValueError, OverflowError):
+            continue
+        if d not in readings:
+            readings.append(d)
+    if len(readings) < 2:
+        return None
+    others = " or ".join(d.isoformat() for d in readings[1:])
+    return (f"{text!r} is ambiguous: read as {readings[0].isoformat()}, but it could mean "
+            f"{others}; write {readings[0].isoformat()} to say which")
+
+
 def _parse_text(text: str) -> dt.datetime:
     if not text:
         raise ValueError("empty date")

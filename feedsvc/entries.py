@@ -21,7 +21,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from . import frontmatter
 from .config import SiteConfig
-from .dates import parse_when
+from .dates import ambiguity, parse_when
 from .errors import EntryError
 from .heap import collections_paused
 from .model import Author, Entry, Problem
@@ -131,6 +131,10 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
         published, day = parse_when(meta["date"], tz)
     except ValueError as e:
         raise EntryError(path, "date", str(e)) from None
+    for key in ("date", "updated"):
+        note = ambiguity(meta.get(key))
+        if note:
+            warnings.append(Problem(path, key, note, severity="warning"))
     updated = published
     if meta.get("updated") is not None:
         try:

@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedsvc.dates import UTC, parse_when, rfc3339
+from feedsvc.dates import UTC, ambiguity, parse_when, rfc3339
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -144,3 +144,20 @@ def test_an_instant_the_sites_zone_cannot_show_is_refused_not_crashed():
     # Fine in UTC, but year 0 in New York, where pages show it.
     with pytest.raises(ValueError, match="out of the range"):
         parse_when("0001-01-01T00:00:00Z", NEW_YORK)
+
+
+@pytest.mark.parametrize("text, read, other", [
+    ("07/08/2025", "2025-07-08", "2025-08-07"),
+    ("25-11-21", "2021-11-25", "2025-11-21"),
+    ("8.7.25 10:00", "2025-08-07", "2025-07-08"),
+])
+def test_a_date_people_read_in_different_orders_is_read_as_dateutil_does_with_a_warning(text, read, other):
+    assert parse_when(text, NEW_YORK)[1].isoformat() == read
+    note = ambiguity(text)
+    assert note is not None and f"read as {read}" in note and other in note and f"write {read}" in note
+
+
+@pytest.mark.parametrize("value", ["07/26/2025", "2025-07-08", "2025/07/08", "July 8, 2025", "12/12/2025",
+                                   "Sat, 26 Jul 2025 09:30:00 GMT", dt.date(2025, 7, 8), None])
+def test_a_date_with_one_reading_gets_no_warning(value):
+    assert ambiguity(value) is None

@@ -166,6 +166,15 @@ def test_updated_before_date_is_raised_to_date_with_a_warning(write_entry, confi
     assert [(p.field, p.severity) for p in result.problems] == [("updated", "warning")]
 
 
+def test_a_date_people_read_in_different_orders_is_published_with_a_warning(write_entry, config):
+    write_entry("post.md", front(date="07/08/2025 09:30"))
+    result = load(config)
+    (e,) = result.entries
+    assert e.date.month == 7 and e.date.day == 8          # as python-dateutil reads it: the contract
+    (p,) = result.problems
+    assert (p.path, p.field, p.severity) == ("post.md", "date", "warning") and "2025-08-07" in p.message
+
+
 def test_unreadable_updated_is_an_error_naming_updated(load_bad):
     p = load_bad(front(updated="last tuesday-ish"))
     assert p.field == "updated"
