@@ -14,8 +14,8 @@ import re
 from typing import Any
 
 import yaml
-from yaml.constructor import SafeConstructor
-from yaml.nodes import ScalarNode
+from yaml.constructor import ConstructorError, SafeConstructor
+from yaml.nodes import MappingNode, ScalarNode
 from yaml.resolver import Resolver
 
 try:  # the C loader is ten times faster; fall back where libyaml is missing
@@ -42,7 +42,21 @@ def _timestamp_or_text(constructor: Any, node: Any) -> Any:
 
 
 class _EntryLoader(_Loader):  # type: ignore[misc,valid-type]
-    pass
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        # YAML wants the keys of a mapping unique; PyYAML keeps the last of two
+        # silently, so "title:" written twice would publish whichever came last.
+        if isinstance(node, MappingNode):
+            seen: dict[tuple[str, str], Any] = {}
+            for key_node, _ in node.value:
+                if isinstance(key_node, ScalarNode) and key_node.tag != _MERGE:
+                    key = (key_node.tag, key_node.value)
+                    if key in seen:
+                        raise ConstructorError(
+                            "while reading the front matter", seen[key],
+                            f"found {key_node.value!r} a second time; give each key once",
+                            key_node.start_mark)
+                    seen[key] = key_node.start_mark
+        return super().construct_mapping(node, deep=deep)
 
 
 class _Values(SafeConstructor):
@@ -50,6 +64,7 @@ class _Values(SafeConstructor):
 
 
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
 _EntryLoader.add_constructor(_TIMESTAMP, _timestamp_or_text)
 _Values.add_constructor(_TIMESTAMP, _timestamp_or_text)
@@ -83,7 +98,7 @@ def _read_simple(text: str) -> dict[str, Any] | None:
         if not colon or key not in KEYS or (rest and rest[0] != " ") or not line.isprintable():
             return None
         value = _value(rest.strip(" "))
-        if value is _NO:
+        if value is _NO or key in out:   # a key given twice: PyYAML's to report
             return None
         out[key] = value
     return out or None

@@ -506,6 +506,14 @@ def test_broken_yaml_is_reported_with_its_line_number(load_bad):
     assert str(p).startswith("bad.md:4: error: front matter:")
 
 
+@pytest.mark.parametrize("fm", ["title: First\ndate: 2025-07-26\ntitle: Second",
+                                "title: First\ndate: 2025-07-26\ntitle: \"Second, quoted\"\ncategories:\n  - AI"])
+def test_a_key_given_twice_is_reported_at_its_second_line_not_published_as_the_last(load_bad, fm):
+    p = load_bad(fm)
+    assert p.field == "front matter" and p.line == 4      # line 1 is '---'
+    assert "'title' a second time" in p.message
+
+
 def test_unclosed_flow_list_in_yaml_is_reported(load_bad):
     p = load_bad("title: fine\ncategories: [AI, World\ndate: 2025-07-26")
     assert p.field == "front matter" and p.line is not None and p.line >= 3
