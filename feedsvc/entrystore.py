@@ -25,7 +25,7 @@ from .heap import collections_paused
 from .resources import digest
 
 log = logging.getLogger("feedsvc.entrystore")
-SCHEMA = 4   # 2: given_summary; 3: SHA-256 digests; 4: NFC names, dates the zone can show, ambiguous-date warnings
+SCHEMA = 4   # 2: given_summary; 3: SHA-256 digests; 4: NFC names, zone-range dates, date and key checks
 
 
 class EntryStore:
