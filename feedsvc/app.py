@@ -23,6 +23,9 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
         config = load_config(None, os.environ)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    # "/categories//feed.rss" is no URL of ours; merged, it was redirected to
+    # "/categories/feed.rss/", which is none either.
+    app.url_map.merge_slashes = False
     service = make_service(config, clock)
     app.extensions["feedsvc"] = service
 

@@ -219,7 +219,11 @@ def _scalar(meta: Mapping[Any, Any], key: str, path: str, *, required: bool = Fa
         if required:
             raise EntryError(path, key, "required")
         return None
-    if isinstance(v, bool) or isinstance(v, (dict, list)):
+    if isinstance(v, bool):
+        # YAML reads a bare yes/no/on/off/true/false as a truth value.
+        raise EntryError(path, key, f"expected text, got the truth value {v!r}; put the text in quotes "
+                         f"({key}: \"...\") to keep it as written")
+    if isinstance(v, (dict, list)):
         raise EntryError(path, key, f"expected text, got {type(v).__name__} {v!r}")
     if isinstance(v, (int, float, date)):
         v = str(v)

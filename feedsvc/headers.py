@@ -1,6 +1,7 @@
 """The headers of a resource response, defined once for the Flask views and the fast path."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any
 
 from werkzeug.http import http_date
@@ -27,7 +28,10 @@ def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str
         headers.append(("Content-Encoding", "gzip"))
     headers += [("Vary", vary), ("ETag", f'"{etag}"')]
     if res.last_modified is not None:
-        headers.append(("Last-Modified", http_date(res.last_modified)))
+        # Never later than the response (RFC 9110 8.8.2.1). A refresh already
+        # dates feeds so; a page rendered on request shows an entry's own
+        # `updated`, which may lie in the future.
+        headers.append(("Last-Modified", http_date(min(res.last_modified, datetime.now(timezone.utc)))))
     if res.kind == "archive":
         # A full archive page rarely changes (RFC 5005), but it can: an old entry
         # edited, or one added back-dated, which moves every later page. So

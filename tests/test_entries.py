@@ -514,6 +514,11 @@ def test_a_key_given_twice_is_reported_at_its_second_line_not_published_as_the_l
     assert "'title' a second time" in p.message
 
 
+def test_a_title_yaml_reads_as_a_truth_value_is_an_error_that_says_to_quote_it(load_bad):
+    p = load_bad("title: No\ndate: 2025-07-26")
+    assert p.field == "title" and "truth value False" in p.message and 'title: "..."' in p.message
+
+
 def test_unclosed_flow_list_in_yaml_is_reported(load_bad):
     p = load_bad("title: fine\ncategories: [AI, World\ndate: 2025-07-26")
     assert p.field == "front matter" and p.line is not None and p.line >= 3

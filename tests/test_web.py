@@ -67,7 +67,7 @@ def test_unknown_format_path_and_method_are_404_and_405(site, client):
 
 def test_odd_and_oversized_urls_never_500(site, client):
     for path in ("/categories/%00/feed.rss", "/categories/" + "x" * 5000 + "/feed.rss", "/articles/..%2f..%2f/",
-                 "/feed.rss%00", "/categories/%E2%98%83/", "/%ff%fe"):
+                 "/feed.rss%00", "/categories/%E2%98%83/", "/%ff%fe", "/categories//feed.rss"):
         r = client.get(path)
         assert r.status_code in (404, 405), (path, r.status_code)
         assert b"Traceback" not in r.data
@@ -286,3 +286,13 @@ def test_while_nothing_is_published_pages_and_feeds_answer_503_with_retry_after(
     monkeypatch.undo()
     assert service.refresh().ok
     assert client.get("/feed.rss").status_code == 200 and client.get("/categories/nope/feed.rss").status_code == 404
+
+
+def test_a_page_for_an_entry_updated_in_the_future_is_not_dated_after_the_response(site, client, write_entry, app):
+    from email.utils import parsedate_to_datetime
+    write_entry("c.md", {"title": "Gamma", "date": "2025-07-21T00:00:00Z", "updated": "2099-01-01T00:00:00Z"},
+                "Gamma body.\n")
+    assert get_app_service(app).refresh().ok
+    r = client.get("/articles/c/")
+    assert r.status_code == 200
+    assert parsedate_to_datetime(r.headers["Last-Modified"]) <= parsedate_to_datetime(r.headers["Date"])
