@@ -318,10 +318,12 @@ def categories_of(slug_of: Mapping[str, str], labels: Mapping[str, str], base_ur
                 seen.add((cat_scheme, slug))
                 out.append(ItemCategory(slug, labels.get(slug, name), cat_scheme))
         for tag in e.tags:
-            term = slugify(tag) or tag
-            if (tag_scheme, term) not in seen:
-                seen.add((tag_scheme, term))
-                out.append(ItemCategory(term, tag, tag_scheme))
+            # Tags differing only in case or spacing are one; "C++" and "C#"
+            # share the term "c" but are two tags, and both labels stay.
+            key = " ".join(tag.casefold().split())
+            if (tag_scheme, key) not in seen:
+                seen.add((tag_scheme, key))
+                out.append(ItemCategory(slugify(tag) or tag, tag, tag_scheme))
         return tuple(out)
 
     return of

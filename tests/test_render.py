@@ -216,3 +216,15 @@ def test_feed_specs_list_the_site_then_each_category(sample, config):
     assert [s.key for s in specs] == ["", "artificial-intelligence", "science", "world-us-news"]
     cats = categories_of(catalog.slug_of, {c.slug: c.name for c in catalog.categories}, BASE_URL)
     assert render(specs[0], "atom", cats) == render(dataclasses.replace(specs[0]), "atom", cats)
+
+
+def test_tags_sharing_a_term_keep_their_labels_and_case_variants_are_one(write_entry, config):
+    write_entry("langs.md", {"title": "Languages", "date": "2025-07-01T00:00:00Z",
+                             "tags": ["C++", "c++", "C#", ".NET", "Governance", " governance "]}, "Body.\n")
+    _, _, snap = _site(config)
+    entry = etree.fromstring(snap.get("/feed.atom").body).find(f"{ATOM}entry")
+    assert [(c.get("term"), c.get("label")) for c in entry.findall(f"{ATOM}category")] == [
+        ("c", "C++"), ("c", "C#"), ("net", ".NET"), ("governance", "Governance")]
+    assert json.loads(snap.get("/feed.json").body)["items"][0]["tags"] == ["C++", "C#", ".NET", "Governance"]
+    item = etree.fromstring(snap.get("/feed.rss").body).find("channel/item")
+    assert [c.text for c in item.findall("category")] == ["C++", "C#", ".NET", "Governance"]
