@@ -285,13 +285,15 @@ def _author(v: Any, path: str) -> Author | None:
 
 def _absolute(value: str, base: str, path: str, key: str) -> str:
     value = value.strip()
-    if any(c.isspace() for c in value):
-        raise EntryError(path, key, f"a URL cannot contain spaces: {value!r}")
+    # A space in a path is common ("lead photo.jpg") and becomes %20 below;
+    # other white space in a URL is a mistake.
+    if any(c.isspace() and c != " " for c in value):
+        raise EntryError(path, key, f"a URL cannot contain tabs or line breaks: {value!r}")
     try:
         url = urljoin(base, value)
     except ValueError:  # "http://[oops": urllib refuses it outright
         url = ""
-    if not _is_http_url(url):
+    if not _is_http_url(url) or " " in urlsplit(url).netloc:
         raise EntryError(path, key, f"expected an http(s) URL or a path, got {value!r}")
     return _ascii_url(url, path, key)
 

@@ -437,6 +437,8 @@ def test_link_relative_is_made_absolute_and_absolute_is_kept(load_one, written, 
         ("link", "https://example.org/a|b", "https://example.org/a%7Cb"),
         ("link", "https://example.org/a%20b/%E6%96%87", "https://example.org/a%20b/%E6%96%87"),
         ("image", "images/café-東京.jpg", f"{BASE_URL}/articles/post/images/caf%C3%A9-%E6%9D%B1%E4%BA%AC.jpg"),
+        ("image", "/images/lead photo.jpg", f"{BASE_URL}/images/lead%20photo.jpg"),
+        ("link", "https://example.org/a b?q=c d", "https://example.org/a%20b?q=c%20d"),
     ],
 )
 def test_urls_are_written_as_ascii_uris(load_one, key, written, expected):
@@ -447,6 +449,12 @@ def test_urls_are_written_as_ascii_uris(load_one, key, written, expected):
 def test_author_uri_is_written_as_an_ascii_uri(load_one):
     e = load_one(front(author={"name": "Jürgen", "uri": "https://example.org/über"}))
     assert e.author == Author("Jürgen", None, "https://example.org/%C3%BCber")
+
+
+@pytest.mark.parametrize("written", ["https://exa mple.org/a", "/images/a\tb.jpg"])
+def test_a_space_in_a_host_or_a_tab_in_a_url_is_an_error(load_bad, written):
+    p = load_bad(front(image=written))
+    assert p.field == "image" and repr(written) in p.message
 
 
 def test_link_with_a_script_scheme_is_an_error(load_bad):
