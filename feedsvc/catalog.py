@@ -25,7 +25,7 @@ class Category:
 class Catalog:
     entries: tuple[Entry, ...]                 # published, newest first (ties by id)
     categories: tuple[Category, ...]           # by name, case-insensitively
-    next_due: datetime | None = None           # when the next scheduled entry is published
+    next_due: datetime | None = None           # when the next scheduled entry is published, or an update shows
     problems: tuple[Problem, ...] = ()         # category problems (slug collisions)
     scheduled: tuple[Entry, ...] = ()
     drafts: int = 0
@@ -33,6 +33,8 @@ class Catalog:
     by_slug: Mapping[str, Entry] = field(default_factory=dict, repr=False)
     category_by_slug: Mapping[str, Category] = field(default_factory=dict, repr=False)
     newest: datetime | None = None             # the latest ``updated`` of the published entries
+    # Ids of entries whose ``updated`` lies ahead: shown as of their date until then.
+    ahead: frozenset[str] = frozenset()
 
     def entry_categories(self, entry: Entry) -> tuple[Category, ...]:
         """The entry's categories as published (merged names appear once)."""
@@ -52,12 +54,26 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     category names give one slug, so the result never depends on chance.
     """
     entries = tuple(entries)
-    published = sorted((e for e in entries if not e.draft and e.date <= now), key=Entry.sort_key)
+    problems: list[Problem] = []
+    published: list[Entry] = []
+    ahead: list[Entry] = []
+    for e in entries:
+        if e.draft or e.date > now:
+            continue
+        if e.updated > now:
+            # An update dated ahead shows from its time on; until then the entry
+            # is as of its date, so no feed carries a date in the future.
+            problems.append(Problem(e.path, "updated", f"is in the future ({e.updated.isoformat()}); until then "
+                                    "the entry shows its date as its update", severity="warning"))
+            ahead.append(e)
+            e = dataclasses.replace(e, updated=e.date)
+        published.append(e)
+    published.sort(key=Entry.sort_key)
     scheduled = sorted((e for e in entries if not e.draft and e.date > now), key=lambda e: (e.date, e.id))
     drafts = sum(1 for e in entries if e.draft)
+    due = [e.date for e in scheduled[:1]] + [e.updated for e in ahead]
 
     overrides = {name: s.slug for name, s in config.categories.items() if s.slug}
-    problems: list[Problem] = []
     slug_of: dict[str, str] = {}
     name_of: dict[str, str] = {}          # slug -> the name that owns it
     first_path: dict[str, str] = {}       # name -> where it was first seen
@@ -114,7 +130,7 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     return Catalog(
         entries=tuple(published),
         categories=tuple(cats),
-        next_due=scheduled[0].date if scheduled else None,
+        next_due=min(due, default=None),
         problems=tuple(problems),
         scheduled=tuple(scheduled),
         drafts=drafts,
@@ -122,12 +138,14 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
         by_slug={e.slug: e for e in published},
         category_by_slug={c.slug: c for c in cats},
         newest=max((e.updated for e in published), default=None),
+        ahead=frozenset(e.id for e in ahead),
     )
 
 
-def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) -> Catalog | None:
+def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]], now: datetime) -> Catalog | None:
     """``previous`` with entries swapped for their edited versions, when no edit moves
-    an entry (same date, categories, draft state, slug and id); None otherwise.
+    an entry (same date, categories, draft state, slug and id) and none has an
+    update dated after ``now``; None otherwise.
 
     What an edit of an article's text or title changes, at the cost of the
     entries it touches rather than a new selection and grouping of all of them.
@@ -136,7 +154,8 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]]) ->
     swap: dict[int, Entry] = {}
     for old, new in replaced:
         if (old.date, old.categories, old.draft, old.slug, old.id) != \
-                (new.date, new.categories, new.draft, new.slug, new.id):
+                (new.date, new.categories, new.draft, new.slug, new.id) \
+                or old.id in previous.ahead or new.updated > now:
             return None
         swap[id(old)] = new
 

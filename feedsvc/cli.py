@@ -111,7 +111,7 @@ def check(config_path: str | None, as_json: bool) -> None:
         feed_sizes = {p: len(r.body) for p, r in snapshot.resources.items() if r.kind == "feed"}
     except FeedsvcError as e:
         build_error = str(e)
-    problems = [*loaded.problems, *catalog.problems, *lint(loaded.entries, catalog, config, feed_sizes, now)]
+    problems = [*loaded.problems, *catalog.problems, *lint(loaded.entries, catalog, config, feed_sizes)]
     problems.sort(key=lambda p: (p.path, p.line or 0, p.severity != "error"))
     errors = [p for p in problems if p.severity == "error"]
     if as_json:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import datetime
 from typing import Iterable, Mapping
 
 from .catalog import Catalog
@@ -17,7 +16,7 @@ _ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//|#)")
 
 
 def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
-         feed_sizes: Mapping[str, int] = {}, now: datetime | None = None) -> list[Problem]:
+         feed_sizes: Mapping[str, int] = {}) -> list[Problem]:
     entries = tuple(entries)
     out: list[Problem] = []
     for e in entries:
@@ -35,10 +34,6 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
     for e in catalog.scheduled:
         out.append(Problem(e.path, "date", f"dated in the future: published at {e.date.isoformat()}",
                            severity="warning"))
-    for e in catalog.entries if now is not None else ():
-        if e.updated > now:
-            out.append(Problem(e.path, "updated", f"in the future ({e.updated.isoformat()}): feeds carry it as "
-                               "written, and readers may keep the entry on top until then", severity="warning"))
     by_day: dict[tuple[str, str], list[Entry]] = defaultdict(list)
     for e in entries:
         if not e.draft:

@@ -283,7 +283,7 @@ class Refresher:
                 if loaded.replaced is not None and own:
                     # Only edits that move no entry: swap them into the catalog
                     # being served and render only what shows them.
-                    patched = patch_catalog(previous.catalog, loaded.replaced)
+                    patched = patch_catalog(previous.catalog, loaded.replaced, started)
                 if patched is not None:
                     catalog = patched
                     patched_from = loaded.replaced

@@ -234,7 +234,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         pages = {c.slug: c for c in catalog.categories}
         for spec in feed_specs(catalog, config, config.websub_hubs):
             if not carried([spec.urls[fmt][base:] for fmt in config.formats], spec.entries):
-                inputs = _feed_inputs(spec, cats_key)
+                inputs = _feed_inputs(spec, cats_key, catalog.ahead)
                 updated = feed_updated(spec)
                 for fmt in config.formats:
                     job(FeedJob(spec.urls[fmt][base:], digest(repr((inputs, fmt)).encode()), spec, fmt, updated))
@@ -245,7 +245,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             path = f"/categories/{c.slug}/"
             if not carried([path], shown):
                 job(PageJob(path, _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
-                                      [e.digest for e in shown]),
+                                      _digests(shown, catalog.ahead)),
                             dataclasses.replace(c, entries=shown), config, shown[0].updated if shown else None))
 
         def here(piece: list[Job]) -> None:
@@ -270,7 +270,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         newest = catalog.newest
         put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
                                            if c.entries else "") for c in catalog.categories],
-                     [e.digest for e in catalog.entries[:config.max_entries]]),
+                     _digests(catalog.entries[:config.max_entries], catalog.ahead)),
             "page", HTML_TYPE, newest, lambda: index_page(catalog, config))
         put("/opml.xml", _fp(__version__, config, [(c.slug, c.title) for c in catalog.categories], newest),
             "opml", OPML_TYPE, newest, lambda: opml(catalog, config, newest))
@@ -365,11 +365,20 @@ def _fill_from_helper(shared: "helper.Pieces[list[Job], None]", share: Share, bl
         log.warning("render helper failed (%s); what it had not rendered is rendered here", e)
 
 
-def _feed_inputs(spec: FeedSpec, cats_key: str) -> str:
+def _feed_inputs(spec: FeedSpec, cats_key: str, ahead: frozenset[str] = frozenset()) -> str:
     """What a feed's bytes depend on. An entry's digest covers its file; the
     config is compared as a whole before any fingerprint is trusted."""
     head = dataclasses.replace(spec, entries=())
-    return repr((__version__, head, cats_key, [e.digest for e in spec.entries]))
+    return repr((__version__, head, cats_key, _digests(spec.entries, ahead)))
+
+
+def _digests(entries: tuple[Entry, ...], ahead: frozenset[str]) -> list[str]:
+    """What the entries shown contribute to a fingerprint: their files' digests,
+    marked for an entry shown as of its date while its update lies ahead
+    (when that update shows, the file is the same but the bytes are not)."""
+    if not ahead:
+        return [e.digest for e in entries]
+    return [f"{e.digest} as of its date" if e.id in ahead else e.digest for e in entries]
 
 
 def _fp(*parts: object) -> str:

@@ -125,15 +125,29 @@ def test_bytes_that_change_without_a_newer_update_get_a_newer_last_modified(site
     assert client.get("/feed.rss", headers={"If-Modified-Since": after.headers["Last-Modified"]}).status_code == 304
 
 
-def test_an_update_in_the_future_is_no_later_last_modified_than_the_refresh(site, app, client, clock, write_entry):
-    from email.utils import format_datetime
+def test_an_update_dated_ahead_shows_from_its_time_on_and_no_date_is_in_the_future(site, app, client, clock,
+                                                                                    write_entry):
+    import datetime as dt
+    from email.utils import parsedate_to_datetime
     write_entry("c.md", {"title": "Gamma", "date": "2025-07-21T00:00:00Z", "updated": "2030-01-01T00:00:00Z",
                          "categories": ["Science"]}, "Gamma body.\n")
-    assert get_app_service(app).refresh().ok
+    service = get_app_service(app)
+    report = service.refresh()
+    assert report.ok and [(p.path, p.field, p.severity) for p in report.problems] == [("c.md", "updated", "warning")]
+    assert report.next_due == dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)   # the scheduler wakes then
     r = client.get("/categories/science/feed.atom")
-    assert r.headers["Last-Modified"] == format_datetime(clock.now, usegmt=True)
-    # The feed itself carries the date as written.
-    assert feedparser.parse(r.data).feed.updated_parsed[:3] == (2030, 1, 1)
+    feed = feedparser.parse(r.data)
+    gamma = next(e for e in feed.entries if e.title == "Gamma")
+    assert gamma.updated_parsed[:3] == (2025, 7, 21)                  # as of its date, until then
+    assert feed.feed.updated_parsed[:3] == (2025, 8, 1)               # Beta's: the newest update so far
+    assert parsedate_to_datetime(r.headers["Last-Modified"]) <= clock.now
+    clock.now = dt.datetime(2030, 1, 2, tzinfo=dt.timezone.utc)
+    assert service.refresh().ok                                       # no file changed; the date came
+    later = client.get("/categories/science/feed.atom")
+    feed = feedparser.parse(later.data)
+    assert later.headers["ETag"] != r.headers["ETag"]
+    assert next(e for e in feed.entries if e.title == "Gamma").updated_parsed[:3] == (2030, 1, 1)
+    assert feed.feed.updated_parsed[:3] == (2030, 1, 1)
 
 
 def test_gzip_is_served_when_accepted_with_its_own_etag(site, client):
