@@ -23,6 +23,7 @@ from . import __version__
 from .catalog import Catalog, Category
 from .model import Entry
 from .config import Config, output_key
+from .dates import EPOCH
 from .pages import HTML_TYPE, OPML_TYPE, article_page, index_page, opml
 from .archive import archive_count
 from .archive import page as archive_page
@@ -368,7 +369,9 @@ def _fill_from_helper(shared: "helper.Pieces[list[Job], None]", share: Share, bl
 def _feed_inputs(spec: FeedSpec, cats_key: str, ahead: frozenset[str] = frozenset()) -> str:
     """What a feed's bytes depend on. An entry's digest covers its file; the
     config is compared as a whole before any fingerprint is trusted."""
-    head = dataclasses.replace(spec, entries=())
+    # The site's newest date is a feed's own only while it has no entries: kept
+    # in every fingerprint, each new article re-rendered every feed.
+    head = dataclasses.replace(spec, entries=(), empty_updated=EPOCH if spec.entries else spec.empty_updated)
     return repr((__version__, head, cats_key, _digests(spec.entries, ahead)))
 
 

@@ -231,6 +231,18 @@ def test_editing_one_entry_changes_only_the_feeds_that_hold_it(site, app, client
     assert sorted(f.path for f in report.changed_feeds) == changed
 
 
+def test_a_new_newest_entry_renders_only_the_feeds_that_show_it(site, app, client, write_entry):
+    service = get_app_service(app)
+    write_entry("n.md", {"title": "Newest", "date": "2025-08-03T00:00:00Z", "categories": ["Science"]}, "New.\n")
+    report = service.refresh()
+    assert report.added == ("tag:news.example.org,2025-08-03:/articles/n/",)
+    shown = ["/feed.rss", "/feed.atom", "/feed.json", "/categories/science/feed.rss",
+             "/categories/science/feed.atom", "/categories/science/feed.json"]
+    assert sorted(f.path for f in report.changed_feeds) == sorted(shown)
+    # Those six feeds, the category's page, the index and the OPML list (its date moved): nothing else.
+    assert report.rendered == len(shown) + 3
+
+
 def test_broken_entry_is_reported_and_the_rest_stays_published(site, app, client, write_entry):
     write_entry("broken.md", "title: [unclosed\ndate: 2025-07-01")
     report = get_app_service(app).refresh()
