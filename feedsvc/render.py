@@ -142,8 +142,10 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
         if e.summary:
             # RSS readers take <description> as HTML: a plain-text "<script>" must stay text.
             fe.summary(html.escape(e.summary, quote=False) if fmt == "rss" else e.summary)
-        if spec.full_content:
-            fe.content(e.content_html, type="html")
+        if spec.full_content and (body := e.content_html):
+            # An empty body gets no content element: an empty one is a "blank
+            # content" to validators, and the summary and link say all there is.
+            fe.content(body, type="html")
         cats = categories_of(e)
         if cats:
             fe.category([{"term": c.term, "label": c.label, "scheme": c.scheme} for c in cats])
@@ -289,9 +291,10 @@ def _json_item(spec: FeedSpec, e: Entry, categories_of: CategoriesOf) -> dict[st
     item: dict[str, object] = {"id": e.id, "url": e.link, "title": e.title}
     if e.summary:
         item["summary"] = e.summary
-    if spec.full_content:
-        item["content_html"] = e.content_html
-    else:
+    body = e.content_html if spec.full_content else ""
+    if body:
+        item["content_html"] = body
+    else:   # JSON Feed wants one of the two
         item["content_text"] = e.summary or e.title
     item["date_published"] = rfc3339(e.date)
     item["date_modified"] = rfc3339(e.updated)

@@ -228,3 +228,14 @@ def test_tags_sharing_a_term_keep_their_labels_and_case_variants_are_one(write_e
     assert json.loads(snap.get("/feed.json").body)["items"][0]["tags"] == ["C++", "C#", ".NET", "Governance"]
     item = etree.fromstring(snap.get("/feed.rss").body).find("channel/item")
     assert [c.text for c in item.findall("category")] == ["C++", "C#", ".NET", "Governance"]
+
+
+def test_an_entry_with_an_empty_body_has_no_blank_content_in_any_format(write_entry, config):
+    write_entry("empty.md", {"title": "Headline only", "date": "2025-07-01T00:00:00Z"}, "")
+    _, _, snap = _site(config)
+    entry = etree.fromstring(snap.get("/feed.atom").body).find(f"{ATOM}entry")
+    assert entry.find(f"{ATOM}content") is None and entry.find(f"{ATOM}summary").text == "Headline only"
+    item = etree.fromstring(snap.get("/feed.rss").body).find("channel/item")
+    assert item.find(f"{CONTENT}encoded") is None and item.find("description").text == "Headline only"
+    (j,) = json.loads(snap.get("/feed.json").body)["items"]
+    assert "content_html" not in j and j["content_text"] == "Headline only"
