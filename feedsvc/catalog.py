@@ -47,6 +47,13 @@ class Catalog:
         return tuple(out)
 
 
+def as_of(e: Entry, now: datetime) -> Entry:
+    """``e`` as published at ``now``: an update dated ahead shows from its time on;
+    until then the entry is as of its date, so no feed or page carries a date in
+    the future."""
+    return dataclasses.replace(e, updated=e.date) if e.updated > now >= e.date else e
+
+
 def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Catalog:
     """Select what is published at ``now`` and group it by category.
 
@@ -61,13 +68,10 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
         if e.draft or e.date > now:
             continue
         if e.updated > now:
-            # An update dated ahead shows from its time on; until then the entry
-            # is as of its date, so no feed carries a date in the future.
             problems.append(Problem(e.path, "updated", f"is in the future ({e.updated.isoformat()}); until then "
                                     "the entry shows its date as its update", severity="warning"))
             ahead.append(e)
-            e = dataclasses.replace(e, updated=e.date)
-        published.append(e)
+        published.append(as_of(e, now))
     published.sort(key=Entry.sort_key)
     scheduled = sorted((e for e in entries if not e.draft and e.date > now), key=lambda e: (e.date, e.id))
     drafts = sum(1 for e in entries if e.draft)
@@ -155,7 +159,7 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]], no
     for old, new in replaced:
         if (old.date, old.categories, old.draft, old.slug, old.id) != \
                 (new.date, new.categories, new.draft, new.slug, new.id) \
-                or old.id in previous.ahead or new.updated > now:
+                or old.id in previous.ahead or as_of(new, now) is not new:
             return None
         swap[id(old)] = new
 

@@ -27,7 +27,7 @@ import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -35,7 +35,7 @@ import orjson
 
 from .archive import archive_count
 from .archive import page as archive_page
-from .catalog import Category
+from .catalog import Category, as_of
 from .config import Config, output_key
 from .entries import parse_entry
 from .model import Entry
@@ -176,7 +176,20 @@ class DiskSnapshot:
             raw = (self.config.entries_path / meta[0]).read_bytes()
         except OSError:
             return None
-        return parse_entry(raw, meta[0], self.config.site).entry
+        entry = parse_entry(raw, meta[0], self.config.site).entry
+        # As the catalog that made this snapshot showed it, whichever process reads it.
+        return as_of(entry, self.made) if entry is not None else None
+
+    @property
+    def made(self) -> datetime:
+        """When the refresh that made this snapshot started, by the clock it selected entries with."""
+        started = self.manifest.get("report", {}).get("started")
+        return datetime.fromisoformat(started) if started else \
+            datetime.fromtimestamp(self.manifest["started_wall"], timezone.utc)
+
+    @property
+    def published(self) -> bool:
+        return bool(self.manifest["resources"])
 
     def article(self, slug: str) -> Resource | None:
         r = self._lazy.get(f"/articles/{slug}/")

@@ -178,3 +178,19 @@ def test_archive_documents_validate_against_the_atom_and_json_feed_schemas(big):
         assert errors == [], (path, errors)
     for path in ("/feed.rss", "/archive/7/feed.rss", "/feed.atom", "/archive/7/feed.atom"):
         assert feedparser.parse(client.get(path).data).bozo == 0, path
+
+
+def test_an_update_dated_ahead_shows_the_same_on_pages_every_worker_renders(write_entry, make_app):
+    for i in range(6):
+        add(write_entry, i)
+    write_entry("e0000.md", {"title": "Entry 0", "date": "2024-01-01T00:00:00+00:00", "categories": ["Science"],
+                             "updated": "2099-01-01T00:00:00Z"}, "Body.\n")
+    app = make_app(feeds={"max_entries": 2})
+    service = get_app_service(app)
+    snap = service.store.current
+    disk = SnapshotStore(service.config.cache_path).load(service.config)
+    assert disk is not None and disk.generation == snap.generation
+    for path in ("/articles/e0000/", "/archive/1/feed.atom", "/categories/science/archive/1/feed.rss"):
+        built, read = snap.get(path), disk.get(path)
+        assert read.etag == built.etag and read.last_modified == built.last_modified, path
+        assert b"2099" not in read.body, path

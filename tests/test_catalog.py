@@ -263,3 +263,13 @@ def test_two_category_tables_for_one_name_in_two_spellings_are_refused(make_conf
     from feedsvc.errors import ConfigError
     with pytest.raises(ConfigError, match="other Unicode code points"):
         make_config(categories={"Caf\u00e9": {"title": "One"}, "Cafe\u0301": {"title": "Two"}})
+
+
+def test_an_edit_of_a_scheduled_entry_is_patched_in(config):
+    from feedsvc.catalog import patch_catalog
+    import dataclasses
+    later = entry("later", NOW + DAY, "Science")
+    catalog = build_catalog([entry("a", NOW - DAY, "Science"), later], config, NOW)
+    edited = dataclasses.replace(later, title="Later, revised", digest="other")
+    patched = patch_catalog(catalog, [(later, edited)], NOW)
+    assert patched is not None and patched.scheduled == (edited,)
