@@ -39,6 +39,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("feedsvc.render")
 
+# What every fingerprint says of the code. The release alone is not enough:
+# bump the second part with any change to the bytes rendered from the same
+# inputs, or a service upgraded on its cache folder keeps serving what the
+# older code rendered until each entry changes.
+RENDERING = f"{__version__}/2"
 ASSETS = {"/style.css": "style.css", "/feed.css": "feed.css"}
 CSS_TYPE = "text/css; charset=utf-8"
 # Article and archive pages rendered on request are kept up to this many bytes
@@ -71,6 +76,11 @@ class Snapshot:
         if wanted is not None:
             return self.archive(*wanted)
         return None
+
+    @property
+    def published(self) -> bool:
+        """Whether a refresh has published anything (a site with no entries has its pages)."""
+        return bool(self.resources)
 
     def archive(self, key: str, number: int, fmt: str) -> Resource | None:
         """An RFC 5005 archive page, rendered on first request: they are many and rarely read."""
@@ -245,7 +255,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             shown = c.entries[:config.max_entries]
             path = f"/categories/{c.slug}/"
             if not carried([path], shown):
-                job(PageJob(path, _fp(__version__, config, c.name, c.title, c.description, len(c.entries),
+                job(PageJob(path, _fp(RENDERING, config, c.name, c.title, c.description, len(c.entries),
                                       _digests(shown, catalog.ahead)),
                             dataclasses.replace(c, entries=shown), config, shown[0].updated if shown else None))
 
@@ -269,14 +279,14 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             shared.work(here)
 
         newest = catalog.newest
-        put("/", _fp(__version__, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
+        put("/", _fp(RENDERING, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
                                            if c.entries else "") for c in catalog.categories],
                      _digests(catalog.entries[:config.max_entries], catalog.ahead)),
             "page", HTML_TYPE, newest, lambda: index_page(catalog, config))
-        put("/opml.xml", _fp(__version__, config, [(c.slug, c.title) for c in catalog.categories], newest),
+        put("/opml.xml", _fp(RENDERING, config, [(c.slug, c.title) for c in catalog.categories], newest),
             "opml", OPML_TYPE, newest, lambda: opml(catalog, config, newest))
         for path, name in ASSETS.items():
-            put(path, _fp(__version__, name), "asset", CSS_TYPE, None,
+            put(path, _fp(RENDERING, name), "asset", CSS_TYPE, None,
                 lambda name=name: _pkg.files("feedsvc").joinpath("static", name).read_bytes())
         if fillers:
             for t in fillers:
@@ -372,7 +382,7 @@ def _feed_inputs(spec: FeedSpec, cats_key: str, ahead: frozenset[str] = frozense
     # The site's newest date is a feed's own only while it has no entries: kept
     # in every fingerprint, each new article re-rendered every feed.
     head = dataclasses.replace(spec, entries=(), empty_updated=EPOCH if spec.entries else spec.empty_updated)
-    return repr((__version__, head, cats_key, _digests(spec.entries, ahead)))
+    return repr((RENDERING, head, cats_key, _digests(spec.entries, ahead)))
 
 
 def _digests(entries: tuple[Entry, ...], ahead: frozenset[str]) -> list[str]:

@@ -33,7 +33,7 @@ def _published():  # type: ignore[no-untyped-def]
     """The snapshot served; 503 while none has been published. A feed reader
     told 404 may drop the subscription; 503 with Retry-After makes it come back."""
     snap = get_service().store.current
-    if not snap.resources:
+    if not snap.published:
         raise ServiceUnavailable("nothing is published yet: the first refresh is still running, or it failed "
                                  "(see /status).", retry_after=NOT_READY_RETRY)
     return snap

@@ -190,3 +190,14 @@ def test_one_helper_starts_during_a_large_first_walk_parses_the_entries_then_ren
     assert during_walk                                     # started before the walk had ended
     assert {w for w, _ in used} == {"_parse_share", "_render_share"} and {p for _, p in used} == {pid}
     assert site.helper._idle == []                         # and stopped with the refresh
+
+
+def test_a_new_rendering_version_renders_again_what_an_older_one_left(write_entry, config, monkeypatch):
+    fill(write_entry, 5)
+    assert new_refresher(config, clock=lambda: NOW).refresh().ok
+    again = new_refresher(config, clock=lambda: NOW)        # a restart on the same cache folder
+    assert again.refresh().rendered == 0
+    monkeypatch.setattr(site, "RENDERING", site.RENDERING + "-next")
+    upgraded = new_refresher(config, clock=lambda: NOW)
+    report = upgraded.refresh()
+    assert report.rendered == len(upgraded.store.current.resources)
