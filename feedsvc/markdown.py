@@ -252,11 +252,12 @@ _ZWJ = "\u200d"
 
 
 def _joins(ch: str) -> bool:
-    """Does ``ch`` belong to the character before it (a combining mark, a
-    variation selector, a skin tone, or what a zero-width joiner binds)?"""
+    """Does ``ch`` belong to the character before it: a mark (accents, Indic and
+    Thai vowel signs, a keycap, variation selectors), a skin tone, an emoji tag,
+    or a zero-width joiner?"""
     o = ord(ch)
-    return (unicodedata.combining(ch) != 0 or ch == _ZWJ or 0xFE00 <= o <= 0xFE0F or 0x1F3FB <= o <= 0x1F3FF
-            or 0xE0020 <= o <= 0xE007F or 0xE0100 <= o <= 0xE01EF or unicodedata.category(ch) == "Mc")
+    return (unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch == _ZWJ or 0x1F3FB <= o <= 0x1F3FF
+            or 0xE0020 <= o <= 0xE007F)
 
 
 def _cluster_start(text: str, i: int) -> int:

@@ -266,6 +266,9 @@ def test_the_summary_is_the_first_prose_block_after_headings_lists_and_quotes():
     "e\u0301",                                                    # e and a combining acute accent
     "\U0001F44D\U0001F3FD",                                       # thumbs up, medium skin tone
     "\u2764\ufe0f",                                               # heart with its emoji presentation
+    "\u0915\u0941",                                               # Devanagari ka with the vowel sign u
+    "\u0e2a\u0e31",                                               # Thai so suea with mai han-akat
+    "1\ufe0f\u20e3",                                              # keycap one
 ])
 def test_a_cut_never_splits_what_a_reader_sees_as_one_character(unit):
     for limit in range(20, 40):
