@@ -240,7 +240,12 @@ def prestart(n: int) -> None:
         except HelperFailed:
             return   # the work will be done here
         with _pool_lock:
-            _idle.append(session)
+            keep = _warm and len(_idle) < n
+            if keep:
+                _idle.append(session)
+        if not keep:   # the block ended (or others filled it) while this one started
+            session.close()
+            return
 
 
 def _take_idle() -> Session | None:

@@ -95,3 +95,24 @@ def test_a_helper_that_failed_is_not_kept(monkeypatch):
             pieces.work_in_helper(lambda session, piece: session.ask(fail, piece))
         assert helper._idle == []
         assert _pids(helper.Pieces([3])) != set()            # a new one takes the next work
+
+
+def test_a_helper_prestarted_as_its_block_ends_is_stopped_not_left_waiting(monkeypatch):
+    import threading
+    gate, spawned = threading.Event(), []
+    real = helper.Session.__init__
+
+    def slow_start(self):
+        real(self)
+        spawned.append(self)
+        gate.wait(10)                       # the block ends while this helper starts
+
+    monkeypatch.setattr(helper.Session, "__init__", slow_start)
+    with helper.kept_warm():
+        t = threading.Thread(target=helper.prestart, args=(1,))
+        t.start()
+        while not spawned:
+            threading.Event().wait(0.01)
+    gate.set()
+    t.join(10)
+    assert helper._idle == [] and spawned[0].proc.wait(10) == 0
