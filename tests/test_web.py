@@ -322,3 +322,13 @@ def test_a_page_for_an_entry_updated_in_the_future_is_not_dated_after_the_respon
     r = client.get("/articles/c/")
     assert r.status_code == 200
     assert parsedate_to_datetime(r.headers["Last-Modified"]) <= parsedate_to_datetime(r.headers["Date"])
+
+
+def test_last_modified_is_never_later_than_the_response():
+    import datetime as dt
+    from email.utils import parsedate_to_datetime
+    from feedsvc.headers import feed_headers
+    from feedsvc.resources import Resource
+    ahead = Resource("text/html; charset=utf-8", "t", "t-gz", dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc), "page")
+    _, headers = feed_headers(ahead, False, False, 300)
+    assert parsedate_to_datetime(dict(headers)["Last-Modified"]) <= dt.datetime.now(dt.timezone.utc)
