@@ -67,11 +67,12 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     for e in entries:
         if e.draft or e.date > now:
             continue
-        if e.updated > now:
+        shown = as_of(e, now)
+        if shown is not e:
             problems.append(Problem(e.path, "updated", f"is in the future ({e.updated.isoformat()}); until then "
                                     "the entry shows its date as its update", severity="warning"))
             ahead.append(e)
-        published.append(as_of(e, now))
+        published.append(shown)
     published.sort(key=Entry.sort_key)
     scheduled = sorted((e for e in entries if not e.draft and e.date > now), key=lambda e: (e.date, e.id))
     drafts = sum(1 for e in entries if e.draft)

@@ -28,9 +28,9 @@ def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str
         headers.append(("Content-Encoding", "gzip"))
     headers += [("Vary", vary), ("ETag", f'"{etag}"')]
     if res.last_modified is not None:
-        # Never later than the response (RFC 9110 8.8.2.1). A refresh already
-        # dates feeds so; a page rendered on request shows an entry's own
-        # `updated`, which may lie in the future.
+        # Never later than the response (RFC 9110 8.8.2.1). Refreshes date what
+        # they render so, and pages show updates dated ahead as of their entry's
+        # date (catalog.as_of); this is the one place the rule holds for all.
         headers.append(("Last-Modified", http_date(min(res.last_modified, datetime.now(timezone.utc)))))
     if res.kind == "archive":
         # A full archive page rarely changes (RFC 5005), but it can: an old entry
