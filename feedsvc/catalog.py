@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Iterable, Mapping
@@ -35,6 +36,9 @@ class Catalog:
     newest: datetime | None = None             # the latest ``updated`` of the published entries
     # Ids of entries whose ``updated`` lies ahead: shown as of their date until then.
     ahead: frozenset[str] = frozenset()
+    # How many entries (drafts and scheduled ones too) name each category name:
+    # a name none names any more leaves ``slug_of``.
+    name_uses: Mapping[str, int] = field(default_factory=dict, repr=False)
 
     def entry_categories(self, entry: Entry) -> tuple[Category, ...]:
         """The entry's categories as published (merged names appear once)."""
@@ -104,9 +108,12 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
 
     for name in config.categories:
         claim(name, str(config.source or "config.toml"))
+    uses: dict[str, int] = {}
     for e in entries:
         for name in e.categories:
             claim(name, e.path)
+        for name in set(e.categories):
+            uses[name] = uses.get(name, 0) + 1
 
     members: dict[str, list[Entry]] = {slug: [] for slug in name_of}
     for e in published:
@@ -144,50 +151,113 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
         category_by_slug={c.slug: c for c in cats},
         newest=max((e.updated for e in published), default=None),
         ahead=frozenset(e.id for e in ahead),
+        name_uses=uses,
     )
 
 
-def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry, Entry]], now: datetime) -> Catalog | None:
-    """``previous`` with entries swapped for their edited versions, when no edit moves
-    an entry (same date, categories, draft state, slug and id) and none has an
-    update dated after ``now``; None otherwise.
+def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry | None, Entry | None]],
+                  now: datetime) -> Catalog | None:
+    """``previous`` with entries that came (old None), went (new None) or changed
+    patched in, when that gives what ``build_catalog`` would at ``now``; None
+    when it may not: a category would come or go, a category name would be
+    named for the first or the last time (the names' claims on slugs could
+    change), or an entry involved has an update dated ahead.
 
-    What an edit of an article's text or title changes, at the cost of the
-    entries it touches rather than a new selection and grouping of all of them.
+    What publishing, retracting or editing an article changes, at the cost of
+    the entries it touches rather than a new selection and grouping of all of
+    them. ``previous`` must be a catalog of the same config in which no
+    scheduled entry has fallen due by ``now``.
     """
     replaced = tuple(replaced)
-    swap: dict[int, Entry] = {}
+    uses = dict(previous.name_uses)
+    names_move = False
     for old, new in replaced:
-        if (old.date, old.categories, old.draft, old.slug, old.id) != \
-                (new.date, new.categories, new.draft, new.slug, new.id) \
-                or old.id in previous.ahead or as_of(new, now) is not new:
+        if old is not None and old.id in previous.ahead or new is not None and as_of(new, now) is not new:
             return None
-        swap[id(old)] = new
+        if old is None or new is None or old.categories != new.categories:
+            names_move = True
+        for e, step in ((old, -1), (new, 1)):
+            for name in set(e.categories) if e is not None else ():
+                uses[name] = uses.get(name, 0) + step
+    if names_move:
+        if any(p.field == "categories" for p in previous.problems):
+            return None   # names that share a slug: which one owns it depends on every entry's path
+        for name, n in uses.items():
+            if name not in previous.slug_of or n <= 0 < previous.name_uses.get(name, 0):
+                return None
 
-    def sub(entries: tuple[Entry, ...]) -> tuple[Entry, ...]:
-        # The tuples are in sort-key order, which no patched edit changes:
-        # find each entry by bisection instead of looking at every one.
-        out = list(entries)
-        for old, new in replaced:
-            i = bisect.bisect_left(out, old.sort_key(), key=Entry.sort_key)
-            if i < len(out) and out[i] is old:
-                out[i] = new
-        return tuple(out)
-
-    entries = sub(previous.entries)
-    hit = {previous.slug_of.get(name) for new in swap.values() for name in new.categories}
-    cats = tuple(dataclasses.replace(c, entries=sub(c.entries)) if c.slug in hit else c
-                 for c in previous.categories)
+    entries = list(previous.entries)
+    scheduled = list(previous.scheduled)
     by_slug = dict(previous.by_slug)
-    for new in swap.values():
-        if by_slug.get(new.slug) is not None and by_slug[new.slug].id == new.id:
-            by_slug[new.slug] = new
-    published = [(old, new) for old, new in replaced if by_slug.get(new.slug) is new]
-    newest = previous.newest
-    if any(old.updated == newest for old, _ in published):
-        newest = max((e.updated for e in entries), default=None)   # the newest may have gone back
-    elif published:
-        newest = max(newest or published[0][1].updated, *(new.updated for _, new in published))
-    scheduled = tuple(swap.get(id(e), e) for e in previous.scheduled)   # few, and in date order
-    return dataclasses.replace(previous, entries=entries, categories=cats, scheduled=scheduled,
-                               by_slug=by_slug, category_by_slug={c.slug: c for c in cats}, newest=newest)
+    members: dict[str, list[Entry]] = {}
+    drafts = previous.drafts
+    newest, newest_gone = previous.newest, False
+
+    def member_lists(e: Entry) -> list[list[Entry]] | None:
+        out = []
+        for slug in dict.fromkeys(previous.slug_of[n] for n in e.categories if n in previous.slug_of):
+            cat = previous.category_by_slug.get(slug)
+            if cat is None:
+                return None   # a category with no published entry yet: it would come
+            if slug not in members:
+                members[slug] = list(cat.entries)
+            out.append(members[slug])
+        return out
+
+    for old, new in replaced:
+        if old is not None:
+            if previous.by_slug.get(old.slug) is old:
+                lists = member_lists(old)
+                if lists is None or not (_drop(entries, old, Entry.sort_key) and
+                                         all(_drop(m, old, Entry.sort_key) for m in lists)):
+                    return None
+                del by_slug[old.slug]
+                newest_gone = newest_gone or old.updated == newest
+            elif old.draft:
+                drafts -= 1
+            elif not _drop(scheduled, old, _due):
+                return None
+        if new is not None:
+            if new.draft:
+                drafts += 1
+            elif new.date > now:
+                bisect.insort(scheduled, new, key=_due)
+            else:
+                lists = member_lists(new)
+                if lists is None:
+                    return None
+                for seq in (entries, *lists):
+                    bisect.insort(seq, new, key=Entry.sort_key)
+                by_slug[new.slug] = new
+                if not newest_gone:
+                    newest = new.updated if newest is None else max(newest, new.updated)
+    if any(not m for m in members.values()):
+        return None   # a category left with no published entry: it would go
+    if newest_gone:
+        newest = max(map(_UPDATED, entries), default=None)
+    next_due = previous.next_due
+    if scheduled[:1] != list(previous.scheduled[:1]):
+        if previous.ahead:
+            return None   # the next due may be an update ahead, whose date the catalog does not hold
+        next_due = scheduled[0].date if scheduled else None
+    cats = tuple(dataclasses.replace(c, entries=tuple(members[c.slug])) if c.slug in members else c
+                 for c in previous.categories)
+    return dataclasses.replace(previous, entries=tuple(entries), categories=cats, scheduled=tuple(scheduled),
+                               drafts=drafts, by_slug=by_slug, category_by_slug={c.slug: c for c in cats},
+                               newest=newest, next_due=next_due, name_uses=uses)
+
+
+_UPDATED = operator.attrgetter("updated")
+
+
+def _due(e: Entry) -> tuple[datetime, str]:
+    return (e.date, e.id)
+
+
+def _drop(seq: list[Entry], e: Entry, key) -> bool:  # type: ignore[no-untyped-def]
+    """Remove ``e`` itself from ``seq`` (sorted by ``key``, which no two entries share)."""
+    i = bisect.bisect_left(seq, key(e), key=key)
+    if i < len(seq) and seq[i] is e:
+        del seq[i]
+        return True
+    return False

@@ -273,3 +273,58 @@ def test_an_edit_of_a_scheduled_entry_is_patched_in(config):
     edited = dataclasses.replace(later, title="Later, revised", digest="other")
     patched = patch_catalog(catalog, [(later, edited)], NOW)
     assert patched is not None and patched.scheduled == (edited,)
+
+
+def test_patching_arrivals_departures_and_edits_gives_what_a_new_selection_gives(make_config):
+    """Random changes to a random site: whenever ``patch_catalog`` takes them, its
+    catalog equals the one ``build_catalog`` makes of the changed entries."""
+    import dataclasses
+    import random
+    from feedsvc.catalog import patch_catalog
+
+    config = make_config(categories={"Configured": {"title": "Set up by hand"}})
+    names = ["Science", "Politics", "Arts", "Sport", "Configured"]
+    rng = random.Random(7)
+
+    def make(i: int) -> Entry:
+        when = NOW + rng.choice([-1, -1, -1, 1]) * rng.randint(1, 400) * dt.timedelta(hours=1)
+        e = entry(f"e{i}", when, *rng.sample(names, rng.randint(0, 2)), draft=rng.random() < 0.1,
+                  id=f"tag:x,2025:{i}", path=f"{i:04d}.md")
+        return dataclasses.replace(e, updated=when + rng.choice([0, 0, 2]) * dt.timedelta(hours=1))
+
+    def fields(c: Catalog):
+        return (c.entries, [(k.name, k.slug, k.title, k.entries) for k in c.categories], c.scheduled, c.drafts,
+                dict(c.by_slug), c.newest, c.next_due, dict(c.slug_of), {n: u for n, u in c.name_uses.items() if u},
+                c.problems, c.ahead)
+
+    patched_count = 0
+    for trial in range(60):
+        current = {i: make(i) for i in range(rng.randint(1, 25))}
+        catalog = build_catalog(sorted(current.values(), key=lambda e: e.path), config, NOW)
+        changes = []
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.choice(["add", "remove", "edit", "move"])
+            if kind == "add" or not current:
+                i = max(current, default=0) + 1 + rng.randint(0, 5)
+                if i not in current:
+                    current[i] = make(i)
+                    changes.append((None, current[i]))
+            else:
+                i = rng.choice(sorted(current))
+                if any(c[0] is current[i] or c[1] is current[i] for c in changes):
+                    continue
+                old = current[i]
+                if kind == "remove":
+                    del current[i]
+                    changes.append((old, None))
+                else:
+                    new = dataclasses.replace(old, title=old.title + "!", digest=f"d{trial}") if kind == "edit" \
+                        else dataclasses.replace(make(i), id=old.id, slug=old.slug, path=old.path)
+                    current[i] = new
+                    changes.append((old, new))
+        patched = patch_catalog(catalog, changes, NOW)
+        rebuilt = build_catalog(sorted(current.values(), key=lambda e: e.path), config, NOW)
+        if patched is not None:
+            patched_count += 1
+            assert fields(patched) == fields(rebuilt), (trial, changes)
+    assert patched_count >= 30   # most random changes are patched, not refused
