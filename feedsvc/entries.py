@@ -365,7 +365,11 @@ class EntryCache:
     parsed: dict[str, tuple[Stamp, Parsed]] = field(default_factory=dict)
     last: "LoadResult | None" = None    # what the last load gave, reused while no file changes
     scan: list[tuple[str, str, os.stat_result | OSError]] | None = None   # the last walk, kept up to date
-    index: dict[str, int] | None = None  # path -> position in last.entries, for patching it
+    # Who holds each slug and id in ``last`` (path), and whether a file lost
+    # one to another: what patching a change into ``last`` must respect.
+    slugs: dict[str, str] = field(default_factory=dict)
+    ids: dict[str, str] = field(default_factory=dict)
+    collided: bool = False
 
 
 @dataclass(frozen=True)
@@ -375,9 +379,11 @@ class LoadResult:
     files: int                          # .md files seen
     reparsed: int = 0                   # files actually parsed this time (the rest came from the cache)
     removed: int = 0                    # files the cache held that are gone
-    # Set when the only difference from the last load is edited files whose entries
-    # kept their slug and id: (old entry, new entry) for each.
-    replaced: tuple[tuple[Entry, Entry], ...] | None = None
+    # Set when the last load was patched rather than redone (see ``_patch``): an
+    # (old entry, new entry) pair for each entry that came (old None), went
+    # (new None) or changed, and every file parsed or gone.
+    replaced: tuple[tuple[Entry | None, Entry | None], ...] | None = None
+    paths: frozenset[str] = frozenset()
 
     @property
     def unchanged(self) -> bool:
@@ -524,6 +530,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         return LoadResult((), tuple(problems), 0)
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
+    collided = False
     if changed is not None and cache.scan is not None:
         scanned = rescan(root, cache.scan, changed)
         # Only the named files can differ from what the cache holds.
@@ -560,11 +567,14 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         fresh = dict(zip((rel for rel, _ in todo), parse_files(todo, site)))
     else:
         fresh = {}
-    if changed is not None and fresh and not unreadable and cache.last is not None \
-            and cache.last.files == len(scanned) == len(cache.parsed):
-        patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh})
-        if patched is not None:
-            return patched
+    if changed is not None and not unreadable and cache.last is not None and cache.last.files == len(cache.parsed):
+        present = {rel for rel, _, _ in candidates}
+        gone = sorted(rel for rel in changed if rel in cache.parsed and rel not in present)
+        came = sum(1 for rel in fresh if rel not in cache.parsed)
+        if (fresh or gone) and len(scanned) == cache.last.files + came - len(gone):
+            patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh}, gone)
+            if patched is not None:
+                return patched
     for rel, full, st in scanned:
         files += 1
         seen_paths.add(rel)
@@ -590,48 +600,87 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             continue
         if entry.slug in by_slug:
             problems.append(Problem(rel, "slug", f"slug {entry.slug!r} is already taken by {by_slug[entry.slug]}"))
+            collided = True
             continue
         if entry.id in by_id:
             problems.append(Problem(rel, "id", f"id {entry.id!r} is already taken by {by_id[entry.id]}"))
+            collided = True
             continue
         by_slug[entry.slug] = rel
         by_id[entry.id] = rel
         entries.append(entry)
-    gone = set(cache.parsed) - seen_paths
-    for path in gone:
+    lost = set(cache.parsed) - seen_paths
+    for path in lost:
         del cache.parsed[path]
     if files == 0:
         problems.append(Problem(str(root), "entries.path", "no entry files (*.md) found; feeds are empty",
                                 severity="warning"))
-    cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(gone))
-    # Built now, while nobody waits: the first edit patched in needs it.
-    cache.index = {e.path: i for i, e in enumerate(cache.last.entries)}
+    cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(lost))
+    cache.slugs, cache.ids, cache.collided = by_slug, by_id, collided
     return cache.last
 
 
-def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Mapping[str, Any]
-           ) -> LoadResult | None:
-    """The last load with edited files swapped in, when every edit kept its file's entry,
-    slug and id (so no other file's fate can change); None otherwise."""
-    last, index = cache.last, cache.index
-    assert last is not None and index is not None   # both set by the full load that made ``last``
-    pairs: list[tuple[Entry, Entry]] = []
+def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Mapping[str, Any],
+           gone: list[str]) -> LoadResult | None:
+    """The last load with the ``fresh`` files (edited or new) and the ``gone`` ones
+    patched in, when that gives what a full load would; None otherwise.
+
+    A full load decides a slug or id claimed twice by path order, so a patch
+    is refused when any file lost one (its fate may change) or when a changed
+    file's entry would claim one another file holds. Its cost is that of the
+    changed files, not of the folder: publishing an article on a large site
+    is as cheap as editing one.
+    """
+    last = cache.last
+    assert last is not None   # set by the full load the cache was filled by
+    if cache.collided or last.files == 0:
+        return None           # a collision to settle, or the "no entry files" warning to drop
+    batch = set(fresh) | set(gone)
+    pairs: list[tuple[Entry | None, Entry | None]] = []
+    claimed_slugs: dict[str, str] = {}
+    claimed_ids: dict[str, str] = {}
+    for rel in sorted(batch):
+        got = fresh.get(rel)
+        if isinstance(got, OSError) or (got is not None and not isinstance(stats.get(rel), os.stat_result)):
+            return None       # a full load reports the file it cannot read
+        held = cache.parsed.get(rel)
+        old = held[1].entry if held is not None else None
+        new = got.entry if got is not None else None
+        if new is not None:
+            for key, taken, claimed in ((new.slug, cache.slugs, claimed_slugs), (new.id, cache.ids, claimed_ids)):
+                owner = taken.get(key)
+                if key in claimed or (owner is not None and owner not in batch):
+                    return None   # claimed by another file: a full load says which one wins, and says so
+                claimed[key] = rel
+        if old is not None or new is not None:
+            pairs.append((old, new))
+
+    entries = list(last.entries)   # in path order
+    for old, new in pairs:
+        rel = (new or old).path    # type: ignore[union-attr]
+        i = bisect.bisect_left(entries, rel, key=lambda e: e.path)
+        here = i < len(entries) and entries[i].path == rel
+        if new is None:
+            assert here   # with no collision, every entry the cache holds was published by the loader
+            del entries[i]
+        elif here:
+            entries[i] = new
+        else:
+            entries.insert(i, new)
+    for old, _ in pairs:
+        if old is not None:
+            del cache.slugs[old.slug], cache.ids[old.id]
     for rel, got in fresh.items():
-        old = cache.parsed.get(rel)
-        st = stats.get(rel)
-        if (isinstance(got, OSError) or old is None or old[1].entry is None or got.entry is None
-                or not isinstance(st, os.stat_result) or rel not in index
-                or got.entry.slug != old[1].entry.slug or got.entry.id != old[1].entry.id):
-            return None
-        pairs.append((old[1].entry, got.entry))
-    entries = list(last.entries)
-    for rel, got in fresh.items():
-        assert isinstance(got, Parsed) and got.entry is not None
-        entries[index[rel]] = got.entry
+        assert isinstance(got, Parsed)
         st = stats[rel]
         cache.parsed[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), got)
-    kept = [p for p in last.problems if p.path not in fresh]
+        if got.entry is not None:
+            cache.slugs[got.entry.slug] = cache.ids[got.entry.id] = rel
+    for rel in gone:
+        del cache.parsed[rel]
+    kept = [p for p in last.problems if p.path not in batch]
     added = [p for got in fresh.values() if isinstance(got, Parsed) for p in got.problems]
     problems = sorted((*kept, *added), key=lambda p: p.path)   # stable: a file's own order stays
-    cache.last = LoadResult(tuple(entries), tuple(problems), last.files, 0, 0)
-    return dataclasses.replace(cache.last, reparsed=len(fresh), replaced=tuple(pairs))
+    cache.last = LoadResult(tuple(entries), tuple(problems), len(cache.parsed), 0, 0)
+    return dataclasses.replace(cache.last, reparsed=len(fresh), removed=len(gone), replaced=tuple(pairs),
+                               paths=frozenset(batch))

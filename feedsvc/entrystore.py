@@ -90,10 +90,11 @@ class EntryStore:
     def save(self, parsed: Mapping[str, tuple[Stamp, Parsed]], paths: set[str] | None = None) -> int:
         """Make the store hold exactly ``parsed``; returns the rows written. Failures are logged, not raised.
 
-        ``paths``: the only ones that can differ from what was saved last (none came or went)."""
+        ``paths``: the only ones that can differ from what was saved last (a path
+        ``parsed`` no longer holds is a file gone)."""
         if paths is not None:
             changed = [(p, *parsed[p]) for p in paths if p in parsed and self._known.get(p) != parsed[p][0]]
-            gone: list[str] = []
+            gone = [p for p in paths if p not in parsed and p in self._known]
         else:
             changed = [(p, s, v) for p, (s, v) in parsed.items() if self._known.get(p) != s]
             gone = [p for p in self._known if p not in parsed]

@@ -5,8 +5,9 @@ Layout of the cache folder::
     blobs/ab/<etag>        bodies, content-addressed: a blob never changes once written
     snapshots/<gen>.json   one manifest per published snapshot: path -> blob tags and headers
     snapshots/<gen>.entries  per-entry tables (read only for archive and article pages); a
-                           manifest names the one it uses, and carries the digests of
-                           entries edited since (so an edit does not rewrite them)
+                           manifest names the one it uses, and carries the rows of
+                           entries that came, went or changed since (so publishing
+                           one article does not rewrite them)
     entries.sqlite         parsed entries, so a restart re-reads only changed files (entrystore.py)
     current                the generation being served, switched with one atomic rename
     refresh.lock           flock: one refresh at a time across processes
@@ -46,10 +47,11 @@ from .site import lazy_pages, parse_archive_path, render_archive
 
 log = logging.getLogger("feedsvc.persist")
 KEEP_GENERATIONS = 3
-# Digests of edited entries carried in manifests before the tables file is written anew.
+# Rows of changed entries carried in manifests before the tables file is written anew.
 MAX_OVERLAY = 2000
-# 4: gzip blobs are written on first request, so a manifest may name one not yet on disk.
-FORMAT = 4
+# 4: gzip blobs are written on first request, so a manifest may name one not yet on disk;
+# 5: the overlay holds whole rows, and entries that went.
+FORMAT = 5
 
 
 class FileLock:
@@ -117,8 +119,7 @@ class DiskSnapshot:
 
     @property
     def entry_digests(self) -> dict[str, str]:
-        overlay = self.manifest.get("digests")
-        return {**self._entries()["entries"], **overlay} if overlay else self._entries()["entries"]
+        return self._entries()["entries"]
 
     @property
     def entry_count(self) -> int:
@@ -133,10 +134,12 @@ class DiskSnapshot:
                 if self._entry_tables is None:
                     path = self.root / "snapshots" / (self.manifest.get("tables") or f"{self.generation}.entries")
                     try:
-                        self._entry_tables = orjson.loads(path.read_bytes())
+                        tables = orjson.loads(path.read_bytes())
                     except (OSError, orjson.JSONDecodeError) as e:
                         log.error("snapshot %s: cannot read its entry tables: %s", self.generation, e)
-                        self._entry_tables = {"articles": {}, "entries": {}}
+                        tables = {"articles": {}, "entries": {}}
+                    _apply(tables, self.manifest.get("overlay"))
+                    self._entry_tables = tables
                 data = self._entry_tables
         return data
 
@@ -256,10 +259,26 @@ class DiskSnapshot:
 
 def _entry_tables(cat: Any) -> dict[str, Any]:
     return {
-        # enough to order each feed's entries and find an archive page's files
-        "articles": {e.slug: [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)] for e in cat.entries},
+        "articles": {e.slug: _row(e) for e in cat.entries},
         "entries": {e.id: e.digest for e in cat.entries},
     }
+
+
+def _row(e: Entry) -> list[Any]:
+    # enough to order each feed's entries and find an archive page's files
+    return [e.path, e.digest, e.date.timestamp(), e.id, list(e.categories)]
+
+
+def _apply(tables: dict[str, Any], overlay: dict[str, Any] | None) -> None:
+    """Patch tables read from a file with a manifest's overlay: a row or digest
+    given replaces the file's, a None removes it."""
+    for name, rows in (overlay or {}).items():
+        table = tables[name]
+        for key, row in rows.items():
+            if row is None:
+                table.pop(key, None)
+            else:
+                table[key] = row
 
 
 def _generation(started_wall: float) -> str:
@@ -276,7 +295,8 @@ class SnapshotStore:
         self.blobs = Blobs(root, memory_bytes)
         self._last_tables: dict[str, Any] | None = None
         self._tables_file: str | None = None        # the tables file the last manifest written refers to
-        self._overlay: dict[str, str] = {}          # entry id -> digest, newer than that file
+        # What changed since that file was written, as ``_apply`` takes it
+        self._overlay: dict[str, dict[str, Any]] = {"articles": {}, "entries": {}}
         # (catalog, its tables file and tables as they are being written) from ``prepare``;
         # a file prepared for a build that then failed is removed with old generations
         self._prepared: tuple[Any, Future[tuple[str, dict[str, Any]]]] | None = None
@@ -306,17 +326,23 @@ class SnapshotStore:
 
     def _tables(self, cat: Any, replaced: Any) -> dict[str, Any]:
         """The per-entry tables of ``cat``: patched from the last ones written when
-        ``replaced`` (old, new entry pairs) is all that changed, else built anew."""
+        ``replaced`` (old, new entry pairs; see ``catalog.patch_catalog``) is all
+        that changed, else built anew. A patch is also added to the overlay."""
         last = self._last_tables
-        if replaced is not None and last is not None:
-            for old, new in replaced:
-                row = last["articles"].get(new.slug)
-                if row is not None:
-                    row[0], row[1] = new.path, new.digest
-                    last["entries"][new.id] = new.digest
-            return last
-        self._last_tables = _entry_tables(cat)
-        return self._last_tables
+        if replaced is None or last is None:
+            self._last_tables = _entry_tables(cat)
+            return self._last_tables
+        rows, digests = self._overlay["articles"], self._overlay["entries"]
+        for old, _ in replaced:
+            if old is not None and (row := last["articles"].get(old.slug)) is not None and row[3] == old.id:
+                del last["articles"][old.slug]
+                del last["entries"][old.id]
+                rows[old.slug] = digests[old.id] = None
+        for _, new in replaced:
+            if new is not None and cat.by_slug.get(new.slug) is new:   # published
+                rows[new.slug] = last["articles"][new.slug] = _row(new)
+                digests[new.id] = last["entries"][new.id] = new.digest
+        return last
 
     def prepare(self, catalog: Any, started_wall: float) -> None:
         """Start writing the per-entry tables of a new ``catalog`` now, while its feeds
@@ -368,18 +394,19 @@ class SnapshotStore:
         prepared, self._prepared = self._prepared, None
         if prepared is not None and prepared[0] is cat and replaced is None:
             self._tables_file, self._last_tables = prepared[1].result()
-            self._overlay = {}
-        elif replaced is not None and self._tables_file is not None and len(self._overlay) < MAX_OVERLAY:
-            # An edit changes only digests: the tables file stays, the new
-            # digests ride in the manifest (40 MB less to write at 100k entries).
+            self._overlay = {"articles": {}, "entries": {}}
+        elif (replaced is not None and self._tables_file is not None
+              and len(self._overlay["articles"]) + len(replaced) <= MAX_OVERLAY):
+            # A few entries came, went or changed: the tables file stays and
+            # their rows ride in the manifest (40 MB less to write at 100k entries).
             self._tables(cat, replaced)
-            self._overlay.update((new.id, new.digest) for _, new in replaced)
         else:
+            tables = self._tables(cat, replaced)
             self._tables_file = f"{gen}.entries"
-            self._overlay = {}
-            atomic_write(self.root / "snapshots" / self._tables_file, orjson.dumps(self._tables(cat, replaced)))
+            self._overlay = {"articles": {}, "entries": {}}
+            atomic_write(self.root / "snapshots" / self._tables_file, orjson.dumps(tables))
         manifest["tables"] = self._tables_file
-        manifest["digests"] = self._overlay
+        manifest["overlay"] = self._overlay
         atomic_write(self.root / "snapshots" / f"{gen}.json", orjson.dumps(manifest))
         atomic_write(self.root / "current", gen.encode())
         self._collect_garbage()

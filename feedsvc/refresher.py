@@ -22,7 +22,7 @@ from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
 from .heap import collections_paused, exempt_survivors
 from .helper import kept_warm
-from .model import Problem
+from .model import Entry, Problem
 from .parsejob import PARALLEL_FROM
 from .persist import DiskSnapshot, SnapshotStore
 from .priority import behind_requests
@@ -281,15 +281,14 @@ class Refresher:
                 blobs = self.disk.blobs if self.disk is not None else None
                 patched = None
                 if loaded.replaced is not None and own:
-                    # Only edits that move no entry: swap them into the catalog
-                    # being served and render only what shows them.
+                    # Only these entries came, went or changed: patch them into
+                    # the catalog being served instead of selecting anew.
                     patched = patch_catalog(previous.catalog, loaded.replaced, started)
                 if patched is not None:
                     catalog = patched
                     patched_from = loaded.replaced
                     snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs,
-                                                           touched=frozenset(new.id for _, new in loaded.replaced),
-                                                           now=started)
+                                                           touched=_touched(loaded.replaced), now=started)
                 else:
                     catalog = build_catalog(loaded.entries, self.config, started)
                     if self.disk is not None and not getattr(previous, "generation", ""):
@@ -299,9 +298,10 @@ class Refresher:
                     snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs, now=started)
             if snapshot is previous:
                 old = new = {}
-            elif patched_from is not None:     # exactly these entries changed, none came or went
-                new = {n.id: n.digest for _, n in patched_from}
-                old = {o.id: o.digest for o, _ in patched_from}
+            elif patched_from is not None:     # exactly these entries came, went or changed
+                new = {n.id: n.digest for _, n in patched_from if n is not None and catalog.by_slug.get(n.slug) is n}
+                old = {o.id: o.digest for o, _ in patched_from
+                       if o is not None and previous.catalog.by_slug.get(o.slug) is o}
             else:
                 old = previous.entry_digests
                 new = {e.id: e.digest for e in catalog.entries}
@@ -325,7 +325,7 @@ class Refresher:
             self.store.swap(snapshot)
             self._built = (snapshot, tuple(feeds))
             if self.entry_store is not None and not loaded.unchanged:
-                self._save_entries({o.path for o, _ in patched_from} if patched_from is not None else None)
+                self._save_entries(set(loaded.paths) if patched_from is not None else None)
         except Exception as e:
             if self.watch is not None:
                 self.watch.invalidate()
@@ -378,6 +378,20 @@ class Refresher:
             saver.join(timeout)
             return not saver.is_alive()
         return True
+
+
+def _touched(replaced: tuple[tuple[Entry | None, Entry | None], ...]) -> frozenset[str] | None:
+    """The ids ``build_site`` may limit its work to, when every change is an edit
+    in place (same id, date, categories and draft state: the same place in the
+    same feeds); None when entries came, went or moved: a feed that does not
+    show one may still change (its archive links, or an entry moving into its
+    newest), so every fingerprint is computed."""
+    def key(e: Entry) -> tuple[object, ...]:
+        return (e.id, e.date, e.categories, e.draft)
+
+    if all(o is not None and n is not None and key(o) == key(n) for o, n in replaced):
+        return frozenset(n.id for _, n in replaced if n is not None)
+    return None
 
 
 def _pid() -> int:

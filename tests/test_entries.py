@@ -906,3 +906,48 @@ def test_the_byte_check_for_control_characters_agrees_with_the_text_check():
     for c in chars:
         text = f"a{c}b"
         assert clean_utf8(text.encode()) == (unclean(text)[0] == 0), hex(ord(c))
+
+
+def test_a_load_patched_with_the_changed_files_equals_a_full_load(write_entry, config):
+    """Random files (some broken, some claiming one slug or id) changed at random:
+    a load told which files changed gives what a full load gives."""
+    import random
+    rng = random.Random(11)
+    root = config.entries_path
+
+    def write(i: int) -> None:
+        roll = rng.random()
+        meta: dict[str, Any] = {"title": f"Entry {i}", "date": f"2025-07-{rng.randint(1, 28):02d}T09:00:00Z"}
+        if roll < 0.1:
+            meta = {"title": f"Entry {i}"}                       # no date: an error
+        elif roll < 0.2:
+            meta["slug"] = f"shared-{rng.randint(0, 2)}"        # may collide
+        elif roll < 0.3:
+            meta["id"] = f"urn:x:{rng.randint(0, 2)}"           # may collide
+        write_entry(f"{i % 3}/f{i:03d}.md", meta, f"Body {rng.random()}.\n")
+
+    patched = 0
+    for trial in range(25):
+        for p in root.rglob("*.md"):
+            p.unlink()
+        alive = set(rng.sample(range(40), rng.randint(1, 15)))
+        for i in alive:
+            write(i)
+        cache = EntryCache(config.site)
+        load_entries(root, config.site, cache)
+        for _ in range(3):
+            changed = set()
+            for i in rng.sample(range(40), rng.randint(1, 4)):
+                rel = f"{i % 3}/f{i:03d}.md"
+                if i in alive and rng.random() < 0.4:
+                    (root / rel).unlink()
+                    alive.discard(i)
+                else:
+                    write(i)
+                    alive.add(i)
+                changed.add(rel)
+            got = load_entries(root, config.site, cache, changed)
+            full = load_entries(root, config.site, None)
+            patched += got.replaced is not None
+            assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files), trial
+    assert patched >= 20

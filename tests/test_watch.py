@@ -1,6 +1,7 @@
 """A watch of the entries folder lets a refresh look at the changed files alone."""
 from __future__ import annotations
 
+import datetime as dt
 import time
 
 import pytest
@@ -200,3 +201,157 @@ def test_a_patched_edit_keeps_the_tables_file_and_carries_the_new_digest_in_the_
     new_digest = next(e.digest for e in r.store.current.catalog.entries if e.id == changed)
     assert after.entry_digests[changed] == new_digest != before.entry_digests[changed]
     assert after.entry_digests == r.store.current.entry_digests
+
+
+def no_rebuild(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("this change should have been patched in, not selected anew")
+
+    monkeypatch.setattr("feedsvc.refresher.build_catalog", refuse)
+
+
+def small_pages(make_config):
+    # Five entries per feed: 24 entries make archive pages, whose links move when entries come or go.
+    return make_config(feeds={"max_entries": 5})
+
+
+def test_a_new_article_is_patched_in_and_gives_the_bytes_of_a_full_build(write_entry, make_config, monkeypatch):
+    config = small_pages(make_config)
+    r, watch = watched(write_entry, config)
+    write_entry("2025/new.md", {"title": "Breaking", "date": "2025-07-28T09:00:00Z", "categories": ["Topic 1"]},
+                "Just in.\n")
+    watch.paths = {"2025/new.md"}
+    no_rebuild(monkeypatch)
+    report = r.refresh()
+    monkeypatch.undo()
+    assert report.ok and report.reparsed == 1 and report.entries == 25
+    (added,) = report.added
+    assert r.store.current.catalog.by_slug["new"].id == added
+    # the newest entry shows in the site feed and Topic 1 only
+    assert {f.path for f in report.changed_feeds} == {
+        f"{p}/feed.{fmt}" for p in ("", "/categories/topic-1") for fmt in ("rss", "atom", "json")}
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_an_old_article_added_changes_the_archives_of_its_feeds_as_a_full_build_would(write_entry, make_config,
+                                                                                      monkeypatch):
+    config = small_pages(make_config)
+    r, watch = watched(write_entry, config)
+    write_entry("2025/old.md", {"title": "From the archive", "date": "2025-06-01T09:00:00Z",
+                                "categories": ["Science"]}, "Back-dated.\n")
+    watch.paths = {"2025/old.md"}
+    no_rebuild(monkeypatch)
+    report = r.refresh()
+    monkeypatch.undo()
+    assert report.ok and len(report.added) == 1
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_a_deleted_article_is_patched_out_and_gives_the_bytes_of_a_full_build(write_entry, make_config,
+                                                                             monkeypatch):
+    config = small_pages(make_config)
+    r, watch = watched(write_entry, config)
+    gone_id = r.store.current.catalog.by_slug["e23"].id
+    (config.entries_path / "2025/e23.md").unlink()      # the newest
+    watch.paths = {"2025/e23.md"}
+    no_rebuild(monkeypatch)
+    report = r.refresh()
+    monkeypatch.undo()
+    assert report.ok and report.removed == (gone_id,) and report.entries == 23
+    assert r.store.current.get("/articles/e23/") is None
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_an_entry_moved_to_another_date_and_category_is_patched_in(write_entry, make_config, monkeypatch):
+    config = small_pages(make_config)
+    r, watch = watched(write_entry, config)
+    write_entry("2025/e05.md", {"title": "Entry 5", "date": "2025-07-30T09:00:00Z",       # now the newest
+                                "categories": ["Topic 0"]}, "Body 5.\n")
+    watch.paths = {"2025/e05.md"}
+    no_rebuild(monkeypatch)
+    report = r.refresh()
+    monkeypatch.undo()
+    # its default id holds its date: to readers, another entry
+    assert report.ok and len(report.added) == len(report.removed) == 1
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_an_entry_that_breaks_is_unpublished_with_its_error_and_comes_back_when_fixed(write_entry, config,
+                                                                                      monkeypatch):
+    r, watch = watched(write_entry, config)
+    before = site_bytes(r.store.current)
+    good = (config.entries_path / "2025/e05.md").read_bytes()
+    write_entry("2025/e05.md", "title: [unclosed\ndate: 2025-07-06T09:00:00Z")
+    watch.paths = {"2025/e05.md"}
+    no_rebuild(monkeypatch)
+    broken = r.refresh()
+    assert broken.ok and len(broken.removed) == 1 and broken.entries == 23
+    assert [p.path for p in broken.problems if p.severity == "error"] == ["2025/e05.md"]
+    (config.entries_path / "2025/e05.md").write_bytes(good)
+    watch.paths = {"2025/e05.md"}
+    fixed = r.refresh()
+    monkeypatch.undo()
+    assert fixed.ok and fixed.added == broken.removed and not fixed.problems
+    assert site_bytes(r.store.current) == before
+
+
+def test_a_draft_and_a_scheduled_article_added_change_no_feed(write_entry, config, monkeypatch):
+    r, watch = watched(write_entry, config)
+    write_entry("2025/draft.md", {"title": "Not yet", "date": "2025-07-29T09:00:00Z", "draft": True})
+    write_entry("2025/later.md", {"title": "Later", "date": "2026-01-05T09:00:00Z", "categories": ["Science"]})
+    watch.paths = {"2025/draft.md", "2025/later.md"}
+    no_rebuild(monkeypatch)
+    report = r.refresh()
+    monkeypatch.undo()
+    assert report.ok and report.rendered == 0 and not report.added
+    assert (report.drafts, report.scheduled) == (1, 1)
+    assert report.next_due == dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.timezone.utc)
+
+
+def test_a_new_article_that_takes_a_category_or_a_slug_no_patch_can_settle_is_selected_anew(write_entry, config):
+    r, watch = watched(write_entry, config)
+    write_entry("2025/a-new-topic.md", {"title": "Fresh", "date": "2025-07-29T09:00:00Z",
+                                        "categories": ["Brand New"]})
+    watch.paths = {"2025/a-new-topic.md"}
+    report = r.refresh()
+    assert report.ok and r.store.current.get("/categories/brand-new/feed.atom") is not None
+    write_entry("2025/zz-twin.md", {"title": "Twin", "date": "2025-07-29T10:00:00Z", "slug": "e03"})
+    watch.paths = {"2025/zz-twin.md"}
+    report = r.refresh()
+    assert report.ok and not report.added
+    assert [p.field for p in report.problems if p.path == "2025/zz-twin.md"] == ["slug"]
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_patched_arrivals_and_departures_keep_the_tables_file_and_a_worker_reads_the_same_site(write_entry,
+                                                                                               make_config):
+    from feedsvc.persist import SnapshotStore
+
+    config = small_pages(make_config)
+    r, watch = watched(write_entry, config)
+    before = SnapshotStore(config.cache_path).load(config)
+    write_entry("2025/new.md", {"title": "Breaking", "date": "2025-07-28T09:00:00Z", "categories": ["Science"]})
+    (config.entries_path / "2025/e02.md").unlink()
+    watch.paths = {"2025/new.md", "2025/e02.md"}
+    report = r.refresh()
+    assert report.ok and len(report.added) == len(report.removed) == 1
+    after = SnapshotStore(config.cache_path).load(config)
+    assert after.manifest["tables"] == before.manifest["tables"]          # not written again
+    own = r.store.current
+    assert after.entry_digests == own.entry_digests
+    assert after.paths() == own.paths()
+    assert {p: after.get(p).body for p in after.paths()} == {p: own.get(p).body for p in own.paths()}
+
+
+def test_a_restart_after_patched_changes_parses_no_file_again(write_entry, config):
+    r, watch = watched(write_entry, config)
+    write_entry("2025/new.md", {"title": "Breaking", "date": "2025-07-28T09:00:00Z"})
+    (config.entries_path / "2025/e02.md").unlink()
+    watch.paths = {"2025/new.md", "2025/e02.md"}
+    assert r.refresh().ok
+    assert r.wait_saved(10)
+    stored = {row[0] for row in r.entry_store._open().execute("SELECT path FROM entries")}
+    assert stored == {p.relative_to(config.entries_path).as_posix() for p in config.entries_path.rglob("*.md")}
+    again = new_refresher(config, clock=lambda: NOW)
+    report = again.refresh()
+    assert report.ok and report.reparsed == 0 and report.entries == 24
