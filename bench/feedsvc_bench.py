@@ -7,7 +7,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -178,6 +178,59 @@ class Incremental:
     idle_rendered: int
     idle_changed: int
     edited: EditedFile
+    published: "Published | None" = None
+
+
+@dataclass
+class Published:
+    """A new article written beside the newest one (same categories, a minute newer), then deleted."""
+
+    served: float              # POST sent -> every feed holding it answers with its new ETag
+    refresh_duration: float
+    rendered: int
+    changed: list[str]
+    removed_served: float      # the same once the file is deleted again
+    removed_duration: float
+    removed_rendered: int
+    removed_changed: list[str]
+
+
+def publish_and_retract(srv: Server, newest: Path) -> Published:
+    """Write a new article next to ``newest``, refresh and time it; delete it, refresh and time that."""
+    text = newest.read_text(encoding="utf-8")
+    meta = yaml.safe_load(text.split("\n---", 1)[0].removeprefix("---"))
+    cats = meta.get("categories") or []
+    new = newest.with_name("bench-published-article.md")
+    new.write_text("---\n" + yaml.safe_dump({
+        "title": "An article the benchmark publishes", "date": _a_minute_after(srv),
+        "categories": cats if isinstance(cats, list) else [cats],
+    }, allow_unicode=True) + "---\nIt is published, timed and deleted again.\n", encoding="utf-8")
+    try:
+        served, report = _refresh_until_served(srv)
+    finally:
+        new.unlink()
+    gone, after = _refresh_until_served(srv)
+    return Published(served, report.get("duration", float("nan")), report.get("rendered", -1),
+                     sorted(f["path"] for f in report.get("feeds", []) if f["changed"]), gone,
+                     after.get("duration", float("nan")), after.get("rendered", -1),
+                     sorted(f["path"] for f in after.get("feeds", []) if f["changed"]))
+
+
+def _a_minute_after(srv: Server) -> str:
+    """A minute after the site's newest entry (never in the future, which would schedule it)."""
+    newest = json.loads(get(srv.base + "/feed.json").body)["items"][0]["date_published"]
+    when = datetime.fromisoformat(newest.replace("Z", "+00:00")) + timedelta(minutes=1)
+    return min(when, datetime.now(timezone.utc)).isoformat()
+
+
+def _refresh_until_served(srv: Server) -> tuple[float, dict]:
+    t0 = time.perf_counter()
+    _, report = srv.refresh()
+    pending = {f["path"]: f["etag"] for f in report.get("feeds", []) if f["changed"]}
+    while pending and time.perf_counter() - t0 < 120:
+        answers = get_all(srv.base, pending)
+        pending = {p: tag for p, tag in pending.items() if answers[p].etag() != tag}
+    return (time.perf_counter() - t0 if not pending else float("inf")), report
 
 
 def newest_entry(srv: Server, entries: Path) -> Path:
@@ -218,12 +271,13 @@ def incremental(srv: Server, entries: Path, total_feeds: int) -> Incremental:
     finally:
         edited.restore()
     srv.refresh()   # back to the corpus as generated: the warm restart and the peers see nothing changed
+    published = publish_and_retract(srv, target)
     return Incremental(
         served=served, refresh_wall=wall, refresh_duration=report.get("duration", float("nan")),
         rendered=report.get("rendered", -1), reparsed=report.get("reparsed"), changed=sorted(new),
         expected=expected, total_feeds=total_feeds, stale_after=stale, idle_wall=idle_wall,
         idle_duration=idle.get("duration", float("nan")), idle_rendered=idle.get("rendered", -1),
-        idle_changed=sum(1 for f in idle.get("feeds", []) if f["changed"]), edited=edited)
+        idle_changed=sum(1 for f in idle.get("feeds", []) if f["changed"]), edited=edited, published=published)
 
 
 # -- serving ---------------------------------------------------------------------------

@@ -367,6 +367,21 @@ def incremental_rows(name: str, inc: fs.Incremental, hugo: HugoResult) -> list[R
             f"{inc.idle_changed} feeds changed",
             target=target_note(name, "<= 0.3 s, 0 rendered"),
             verdict=strict(name, inc.idle_duration <= 0.3 and inc.idle_rendered == 0)),
+    ] + published_rows(name, inc.published, len(inc.expected))
+
+
+def published_rows(name: str, pub: fs.Published | None, holding: int) -> list[Row]:
+    """Not a target of its own: publishing an article is the change a news site makes most."""
+    if pub is None:
+        return []
+    return [
+        Row(f"{name}: a new article published -> served (POST /admin/refresh)",
+            f"{fmt_s(pub.served)} (refresh {fmt_s(pub.refresh_duration)}); {len(pub.changed)} feeds changed, "
+            f"{pub.rendered} resources rendered", target=f"as an edit (the {holding} feeds holding it)",
+            verdict=INFO, data=dataclasses.asdict(pub)),
+        Row(f"{name}: that article deleted -> served",
+            f"{fmt_s(pub.removed_served)} (refresh {fmt_s(pub.removed_duration)}); {len(pub.removed_changed)} feeds "
+            f"changed, {pub.removed_rendered} resources rendered", verdict=INFO),
     ]
 
 
