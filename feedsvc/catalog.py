@@ -204,7 +204,9 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry | None, Entr
             out.append(members[slug])
         return out
 
-    for old, new in replaced:
+    # Every removal before any insertion: a file that sorts first may take the
+    # slug another one in the same batch gives up.
+    for old, _ in replaced:
         if old is not None:
             if previous.by_slug.get(old.slug) is old:
                 lists = member_lists(old)
@@ -217,6 +219,7 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry | None, Entr
                 drafts -= 1
             elif not _drop(scheduled, old, _due):
                 return None
+    for _, new in replaced:
         if new is not None:
             if new.draft:
                 drafts += 1

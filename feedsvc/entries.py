@@ -633,8 +633,9 @@ def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Ma
     """
     last = cache.last
     assert last is not None   # set by the full load the cache was filled by
-    if cache.collided or last.files == 0:
-        return None           # a collision to settle, or the "no entry files" warning to drop
+    came = sum(1 for rel in fresh if rel not in cache.parsed)
+    if cache.collided or last.files == 0 or last.files + came - len(gone) == 0:
+        return None           # a collision to settle, or the "no entry files" warning to drop or add
     batch = set(fresh) | set(gone)
     pairs: list[tuple[Entry | None, Entry | None]] = []
     claimed_slugs: dict[str, str] = {}

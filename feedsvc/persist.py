@@ -121,6 +121,10 @@ class DiskSnapshot:
     def entry_digests(self) -> dict[str, str]:
         return self._entries()["entries"]
 
+    def article_paths(self) -> dict[str, str]:
+        """slug -> the file each published entry of this snapshot is read from."""
+        return {slug: row[0] for slug, row in self._entries()["articles"].items()}
+
     @property
     def entry_count(self) -> int:
         return self.manifest["entry_count"]

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Union
 
-from .catalog import build_catalog, patch_catalog
+from .catalog import Catalog, build_catalog, patch_catalog
 from .config import Config
 from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
@@ -317,7 +317,8 @@ class Refresher:
             )
             if self.disk is not None:
                 unchanged = (rendered == 0 and not report.added and not report.changed and not report.removed
-                             and getattr(previous, "generation", ""))
+                             and getattr(previous, "generation", "")
+                             and not _moved(previous, catalog, patched_from))
                 as_dict = report.as_dict()
                 snapshot.generation = previous.generation if unchanged else \
                     self.disk.write(snapshot, as_dict, wall, patched_from)
@@ -329,6 +330,9 @@ class Refresher:
         except Exception as e:
             if self.watch is not None:
                 self.watch.invalidate()
+            # The load may have taken in changes the snapshot served does not
+            # show: the next refresh must not patch them onto it, nor keep it.
+            self._built = None
             self.failures += 1
             self.count += 1
             log.exception("refresh failed; still serving the previous feeds")
@@ -392,6 +396,20 @@ def _touched(replaced: tuple[tuple[Entry | None, Entry | None], ...]) -> frozens
     if all(o is not None and n is not None and key(o) == key(n) for o, n in replaced):
         return frozenset(n.id for _, n in replaced if n is not None)
     return None
+
+
+def _moved(previous: AnySnapshot, catalog: Catalog, patched: tuple[tuple[Entry | None, Entry | None], ...] | None
+           ) -> bool:
+    """Whether an entry now comes from another file than in ``previous``, with
+    the same bytes (so neither its id nor its digest tells): workers read
+    article and archive pages from the files its snapshot's tables name."""
+    if patched is not None:   # a file renamed is one gone and one new: look no further
+        return any(o is None or n is None or o.path != n.path for o, n in patched)
+    if isinstance(previous, Snapshot):
+        old = previous.catalog.by_slug
+        return any((o := old.get(e.slug)) is None or o.path != e.path for e in catalog.entries)
+    rows = previous.article_paths()
+    return any(rows.get(e.slug) != e.path for e in catalog.entries)
 
 
 def _pid() -> int:

@@ -206,8 +206,11 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             submit(path, body(), lambda data: make_resource(data, ctype, kind, modified, fp, blobs))
 
     def carried(paths: list[str], shown: tuple[Entry, ...]) -> bool:
-        """Carry ``paths`` over unchanged if ``touched`` says none of ``shown`` changed."""
-        if touched is None or previous is None or not same_config or any(e.id in touched for e in shown):
+        """Carry ``paths`` over unchanged if ``touched`` says none of ``shown`` changed.
+        Never one that shows nothing: it is dated by the site's newest entry,
+        which an edit of any entry can move."""
+        if touched is None or previous is None or not same_config or not shown \
+                or any(e.id in touched for e in shown):
             return False
         olds = [previous.get(p) for p in paths]
         if any(r is None for r in olds):

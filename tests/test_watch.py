@@ -355,3 +355,109 @@ def test_a_restart_after_patched_changes_parses_no_file_again(write_entry, confi
     again = new_refresher(config, clock=lambda: NOW)
     report = again.refresh()
     assert report.ok and report.reparsed == 0 and report.entries == 24
+
+
+def test_a_file_moved_to_a_folder_that_sorts_first_keeps_its_article(write_entry, config):
+    r, watch = watched(write_entry, config)
+    (config.entries_path / "0-archive").mkdir()
+    (config.entries_path / "2025/e05.md").rename(config.entries_path / "0-archive/e05.md")
+    watch.paths = {"2025/e05.md", "0-archive/e05.md"}
+    report = r.refresh()
+    assert report.ok and not report.added and not report.removed
+    assert r.store.current.catalog.by_slug["e05"].path == "0-archive/e05.md"
+    assert r.store.current.get("/articles/e05/") is not None
+
+
+def test_a_renamed_file_is_read_from_its_new_place_by_workers(write_entry, config):
+    from feedsvc.persist import SnapshotStore
+
+    many(write_entry)
+    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-07-28T09:00:00Z", "slug": "moving"})
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    r.refresh()
+    (config.entries_path / "2025/moving.md").rename(config.entries_path / "2025/zz-moving.md")
+    watch.paths = {"2025/moving.md", "2025/zz-moving.md"}
+    assert r.refresh().ok
+    worker = SnapshotStore(config.cache_path).load(config)
+    assert worker.get("/articles/moving/") is not None
+    write_entry("2025/new.md", {"title": "New", "date": "2025-07-29T09:00:00Z"})
+    watch.paths = {"2025/new.md"}
+    assert r.refresh().ok
+    worker = SnapshotStore(config.cache_path).load(config)
+    assert worker.get("/articles/moving/").body == r.store.current.get("/articles/moving/").body
+
+
+def test_a_renamed_file_found_by_a_walk_is_read_from_its_new_place_by_workers(write_entry, config):
+    from feedsvc.persist import SnapshotStore
+
+    many(write_entry)
+    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-07-28T09:00:00Z", "slug": "moving"})
+    r = new_refresher(config, clock=lambda: NOW)
+    r.refresh()
+    (config.entries_path / "2025/moving.md").rename(config.entries_path / "2025/zz-moving.md")
+    report = r.refresh()                         # no watch: a walk, and a new selection
+    assert report.ok and report.rendered == 0 and not report.added and not report.removed
+    worker = SnapshotStore(config.cache_path).load(config)
+    assert worker.article_paths()["moving"] == "2025/zz-moving.md"
+    assert worker.get("/articles/moving/") is not None
+
+
+def test_after_a_failed_refresh_the_next_one_publishes_what_the_files_say(write_entry, config, monkeypatch):
+    import feedsvc.refresher as refresher
+
+    r, watch = watched(write_entry, config)
+    good = (config.entries_path / "2025/e05.md").read_bytes()
+    (config.entries_path / "2025/e05.md").unlink()
+    watch.paths = {"2025/e05.md"}
+    real = refresher.build_site
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(refresher, "build_site", fail)
+    assert not r.refresh().ok
+    monkeypatch.setattr(refresher, "build_site", real)
+    assert r.refresh().ok                         # the walk after a failure
+    assert "e05" not in r.store.current.catalog.by_slug
+    (config.entries_path / "2025/e05.md").write_bytes(good)
+    watch.paths = {"2025/e05.md"}
+    assert r.refresh().ok
+    ids = [e.id for e in r.store.current.catalog.entries]
+    assert len(ids) == len(set(ids)) == 24
+
+
+def test_deleting_the_last_file_warns_as_a_walk_would(write_entry, config):
+    write_entry("only.md", {"title": "Only", "date": "2025-07-01T09:00:00Z"})
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    r.refresh()
+    (config.entries_path / "only.md").unlink()
+    watch.paths = {"only.md"}
+    got = r.refresh()
+    walked = new_refresher(config, clock=lambda: NOW).refresh()
+    assert [str(p) for p in got.problems] == [str(p) for p in walked.problems] != []
+
+
+def test_an_edit_that_moves_the_sites_newest_date_redates_an_empty_configured_feed(write_entry, make_config):
+    config = make_config(categories={"Empty": {"title": "Nothing yet"}})
+    r, watch = watched(write_entry, config)
+    write_entry("2025/e05.md", {"title": "Entry 5", "date": "2025-07-06T09:00:00Z",
+                                "updated": "2025-11-01T09:00:00Z", "categories": ["Science", "Topic 2"]},
+                "Body 5.\n")
+    watch.paths = {"2025/e05.md"}
+    assert r.refresh().ok
+    assert r.store.current.get("/categories/empty/feed.atom").body == \
+        fresh_build(config).get("/categories/empty/feed.atom").body
+
+
+def test_a_file_renamed_while_the_service_was_down_is_read_from_its_new_place(write_entry, config):
+    from feedsvc.persist import SnapshotStore
+
+    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-07-28T09:00:00Z", "slug": "moving"})
+    assert new_refresher(config, clock=lambda: NOW).refresh().ok
+    (config.entries_path / "2025/moving.md").rename(config.entries_path / "2025/zz-moving.md")
+    report = new_refresher(config, clock=lambda: NOW).refresh()   # starts from the snapshot on disk
+    assert report.ok and report.rendered == 0
+    worker = SnapshotStore(config.cache_path).load(config)
+    assert worker.article_paths()["moving"] == "2025/zz-moving.md"
