@@ -282,7 +282,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             shared.work(here)
 
         newest = catalog.newest
-        put("/", _fp(RENDERING, config, [(c.slug, c.name, c.title, len(c.entries), c.entries[0].digest
+        put("/", _fp(RENDERING, config, [(c.slug, c.name, c.title, len(c.entries), _source(c.entries[0])
                                            if c.entries else "") for c in catalog.categories],
                      _digests(catalog.entries[:config.max_entries], catalog.ahead)),
             "page", HTML_TYPE, newest, lambda: index_page(catalog, config))
@@ -389,12 +389,18 @@ def _feed_inputs(spec: FeedSpec, cats_key: str, ahead: frozenset[str] = frozense
 
 
 def _digests(entries: tuple[Entry, ...], ahead: frozenset[str]) -> list[str]:
-    """What the entries shown contribute to a fingerprint: their files' digests,
-    marked for an entry shown as of its date while its update lies ahead
-    (when that update shows, the file is the same but the bytes are not)."""
+    """What the entries shown contribute to a fingerprint: their files' digests
+    and paths (a file renamed keeps its bytes, but a slug, id and link taken
+    from its name change), marked for an entry shown as of its date while its
+    update lies ahead (when that update shows, the file is the same but the
+    bytes are not)."""
     if not ahead:
-        return [e.digest for e in entries]
-    return [f"{e.digest} as of its date" if e.id in ahead else e.digest for e in entries]
+        return [_source(e) for e in entries]
+    return [f"{_source(e)} as of its date" if e.id in ahead else _source(e) for e in entries]
+
+
+def _source(e: Entry) -> str:
+    return f"{e.digest} {e.path}"
 
 
 def _fp(*parts: object) -> str:

@@ -368,11 +368,13 @@ def test_a_file_moved_to_a_folder_that_sorts_first_keeps_its_article(write_entry
     assert r.store.current.get("/articles/e05/") is not None
 
 
-def test_a_renamed_file_is_read_from_its_new_place_by_workers(write_entry, config):
+def test_a_renamed_file_is_read_from_its_new_place_by_workers(write_entry, make_config):
     from feedsvc.persist import SnapshotStore
 
+    config = small_pages(make_config)     # the renamed entry is in no current feed: nothing renders
+
     many(write_entry)
-    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-07-28T09:00:00Z", "slug": "moving"})
+    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-06-01T09:00:00Z", "slug": "moving"})
     r = new_refresher(config, clock=lambda: NOW)
     r.watch = watch = Told()
     r.refresh()
@@ -388,11 +390,13 @@ def test_a_renamed_file_is_read_from_its_new_place_by_workers(write_entry, confi
     assert worker.get("/articles/moving/").body == r.store.current.get("/articles/moving/").body
 
 
-def test_a_renamed_file_found_by_a_walk_is_read_from_its_new_place_by_workers(write_entry, config):
+def test_a_renamed_file_found_by_a_walk_is_read_from_its_new_place_by_workers(write_entry, make_config):
     from feedsvc.persist import SnapshotStore
 
+    config = small_pages(make_config)
+
     many(write_entry)
-    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-07-28T09:00:00Z", "slug": "moving"})
+    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-06-01T09:00:00Z", "slug": "moving"})
     r = new_refresher(config, clock=lambda: NOW)
     r.refresh()
     (config.entries_path / "2025/moving.md").rename(config.entries_path / "2025/zz-moving.md")
@@ -451,13 +455,94 @@ def test_an_edit_that_moves_the_sites_newest_date_redates_an_empty_configured_fe
         fresh_build(config).get("/categories/empty/feed.atom").body
 
 
-def test_a_file_renamed_while_the_service_was_down_is_read_from_its_new_place(write_entry, config):
+def test_a_file_renamed_while_the_service_was_down_is_read_from_its_new_place(write_entry, make_config):
     from feedsvc.persist import SnapshotStore
 
-    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-07-28T09:00:00Z", "slug": "moving"})
+    config = small_pages(make_config)
+    many(write_entry)
+    write_entry("2025/moving.md", {"title": "Moving", "date": "2025-06-01T09:00:00Z", "slug": "moving"})
     assert new_refresher(config, clock=lambda: NOW).refresh().ok
     (config.entries_path / "2025/moving.md").rename(config.entries_path / "2025/zz-moving.md")
     report = new_refresher(config, clock=lambda: NOW).refresh()   # starts from the snapshot on disk
     assert report.ok and report.rendered == 0
     worker = SnapshotStore(config.cache_path).load(config)
     assert worker.article_paths()["moving"] == "2025/zz-moving.md"
+
+
+def test_random_changes_told_by_the_watch_publish_what_a_full_build_publishes(write_entry, make_config):
+    """Arrivals, departures, edits, moves, renames, drafts, scheduled entries,
+    updates ahead, broken files and slug claims, at random: after every refresh
+    the writer and a worker reading the cache folder serve what a full build of
+    the same files serves."""
+    import random
+    from feedsvc.persist import SnapshotStore
+
+    config = make_config(feeds={"max_entries": 3}, categories={"Configured": {"title": "Set by hand"},
+                                                               "Science": {}})
+    rng = random.Random(5)
+    root = config.entries_path
+    names = ["Science", "science", "Arts", "Configured", "Sport"]
+
+    def write(rel: str) -> None:
+        roll = rng.random()
+        day = rng.randint(1, 30)
+        meta: dict = {"title": f"T {rng.randint(0, 99)}", "date": f"2025-{rng.choice([7, 11, 12])}-{day:02d}T09:00:00Z",
+                      "categories": rng.sample(names, rng.randint(0, 2))}
+        if roll < 0.08:
+            meta = {"title": "No date"}
+        elif roll < 0.16:
+            meta["draft"] = True
+        elif roll < 0.24:
+            meta["slug"] = f"claimed-{rng.randint(0, 1)}"
+        elif roll < 0.30:
+            meta["updated"] = "2025-12-01T13:00:00Z"              # an hour ahead of NOW
+        write_entry(rel, meta, f"Body {rng.random()}.\n")
+
+    for i in range(12):
+        write(f"d{i % 2}/f{i:02d}.md")
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    assert r.refresh().ok
+    for step in range(30):
+        present = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.md"))
+        told: set[str] = set()
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.random()
+            if kind < 0.35 or not present:
+                rel = f"d{rng.randint(0, 2)}/f{rng.randint(0, 30):02d}.md"
+                write(rel)
+                told.add(rel)
+            elif kind < 0.6:
+                rel = rng.choice(present)
+                if (root / rel).exists():
+                    (root / rel).unlink()
+                told.add(rel)
+            elif kind < 0.75:
+                rel = rng.choice(present)
+                to = f"d{rng.randint(0, 2)}/{'a' if rng.random() < 0.5 else 'z'}-{rel.rsplit('/', 1)[1]}"
+                if (root / rel).exists() and not (root / to).exists():
+                    (root / to).parent.mkdir(exist_ok=True)
+                    (root / rel).rename(root / to)
+                    told |= {rel, to}
+            else:
+                rel = rng.choice(present)
+                write(rel)
+                told.add(rel)
+        watch.paths = told
+        report = r.refresh()
+        assert report.ok, (step, report.error)
+        full = fresh_build(config)
+        assert site_bytes(r.store.current) == site_bytes(full), step
+        worker = SnapshotStore(config.cache_path).load(config)
+        assert site_bytes(worker) == site_bytes(full), step
+        assert {p: worker.get(p).body for p in worker.paths() if p.startswith("/articles/")} == \
+            {p: full.get(p).body for p in full.paths() if p.startswith("/articles/")}, step
+
+
+def test_a_file_renamed_with_its_bytes_unchanged_gets_its_new_link_everywhere(write_entry, config):
+    r, watch = watched(write_entry, config)
+    (config.entries_path / "2025/e05.md").rename(config.entries_path / "2025/e05-moved.md")
+    watch.paths = {"2025/e05.md", "2025/e05-moved.md"}
+    report = r.refresh()
+    assert report.ok and len(report.added) == len(report.removed) == 1     # its slug, so its id, is its name
+    assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
