@@ -206,10 +206,10 @@ def publish_and_retract(srv: Server, newest: Path) -> Published:
         "categories": cats if isinstance(cats, list) else [cats],
     }, allow_unicode=True) + "---\nIt is published, timed and deleted again.\n", encoding="utf-8")
     try:
-        served, report = _refresh_until_served(srv)
+        served, _, report = refresh_until_served(srv)
     finally:
         new.unlink()
-    gone, after = _refresh_until_served(srv)
+    gone, _, after = refresh_until_served(srv)
     return Published(served, report.get("duration", float("nan")), report.get("rendered", -1),
                      sorted(f["path"] for f in report.get("feeds", []) if f["changed"]), gone,
                      after.get("duration", float("nan")), after.get("rendered", -1),
@@ -223,14 +223,16 @@ def _a_minute_after(srv: Server) -> str:
     return min(when, datetime.now(timezone.utc)).isoformat()
 
 
-def _refresh_until_served(srv: Server) -> tuple[float, dict]:
+def refresh_until_served(srv: Server) -> tuple[float, float, dict]:
+    """POST a refresh; (seconds until every feed it changed answers with its new ETag,
+    the POST's round trip, its report)."""
     t0 = time.perf_counter()
-    _, report = srv.refresh()
+    wall, report = srv.refresh()
     pending = {f["path"]: f["etag"] for f in report.get("feeds", []) if f["changed"]}
     while pending and time.perf_counter() - t0 < 120:
         answers = get_all(srv.base, pending)
         pending = {p: tag for p, tag in pending.items() if answers[p].etag() != tag}
-    return (time.perf_counter() - t0 if not pending else float("inf")), report
+    return (time.perf_counter() - t0 if not pending else float("inf")), wall, report
 
 
 def newest_entry(srv: Server, entries: Path) -> Path:
@@ -258,14 +260,8 @@ def incremental(srv: Server, entries: Path, total_feeds: int) -> Incremental:
     old = get(srv.base + "/feed.atom").etag()
     edited = EditedFile.edit(target)
     try:
-        t0 = time.perf_counter()
-        wall, report = srv.refresh()
+        served, wall, report = refresh_until_served(srv)
         new = {f["path"]: f["etag"] for f in report.get("feeds", []) if f["changed"]}
-        pending = dict(new)
-        while pending and time.perf_counter() - t0 < 120:
-            answers = get_all(srv.base, pending)
-            pending = {p: tag for p, tag in pending.items() if answers[p].etag() != tag}
-        served = time.perf_counter() - t0 if not pending else float("inf")
         stale = sum(1 for _ in range(20) if get(srv.base + "/feed.atom").etag() == old)
         idle_wall, idle = srv.refresh()
     finally:
