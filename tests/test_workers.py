@@ -213,3 +213,26 @@ def test_admin_refreshes_are_run_by_the_scheduler_process(cluster):
         assert r["ok"] and f"tag:news.example.org,2025-08-0{i + 1}:/articles/n{i}/" in r["added"]
         ran_by.add(r["by_pid"])
     assert ran_by == {leader}
+
+
+def statuses(server, path, n=40):
+    return {requests.get(server.base + path, timeout=5, headers={"Connection": "close"}).status_code
+            for _ in range(n)}
+
+
+def test_every_worker_serves_an_article_published_and_then_deleted_by_patched_refreshes(cluster):
+    start, tmp = cluster
+    s = start(2)
+    auth = {"Authorization": f"Bearer {TOKEN}", "Connection": "close"}
+    assert requests.post(s.base + "/admin/refresh", headers=auth, timeout=30).json()["ok"]   # the watch's baseline
+    write(tmp, "b.md", "Beta", "2025-07-02T00:00:00Z")
+    r = requests.post(s.base + "/admin/refresh", headers=auth, timeout=30).json()
+    assert r["ok"] and r["reparsed"] == 1 and r["added"]
+    time.sleep(1.0)
+    assert statuses(s, "/articles/b/") == {200} and len(etags(s, "/articles/b/")) == 1
+    (tmp / "entries" / "b.md").unlink()
+    r = requests.post(s.base + "/admin/refresh", headers=auth, timeout=30).json()
+    assert r["ok"] and r["removed"]
+    time.sleep(1.0)
+    assert statuses(s, "/articles/b/") == {404}
+    assert statuses(s, "/articles/a/") == {200}
