@@ -372,6 +372,16 @@ class SnapshotStore:
 
         ``replaced``: the (old, new) entries that are all that changed since the
         last snapshot this store wrote (see ``catalog.patch_catalog``)."""
+        try:
+            return self._write(snapshot, report, started_wall, replaced)
+        except BaseException:
+            # The tables held here may now be ahead of the snapshot served:
+            # the next write builds them anew rather than patching them.
+            self._last_tables, self._tables_file = None, None
+            self._overlay = {"articles": {}, "entries": {}}
+            raise
+
+    def _write(self, snapshot: Any, report: dict[str, Any], started_wall: float, replaced: Any) -> str:
         resources: dict[str, list[Any]] = {}
         for path, r in snapshot.resources.items():
             if r.data is not None:   # rendered without the blob store (bodies written as they are rendered)

@@ -158,6 +158,7 @@ class Refresher:
     watch: FolderWatch | None = None     # started by the service; None: every refresh walks the folder
     _cache: EntryCache | None = None
     _built: tuple[Snapshot, tuple[FeedChange, ...]] | None = None   # the last snapshot this process built
+    _unsaved: bool = False   # a refresh failed since the entry store was last brought up to date
     _guard: threading.Lock = field(default_factory=threading.Lock)
     _inflight: Future[RefreshReport] | None = None
     _saver: threading.Thread | None = None       # writing the entry store
@@ -325,14 +326,19 @@ class Refresher:
                 self.disk.write_report(as_dict)
             self.store.swap(snapshot)
             self._built = (snapshot, tuple(feeds))
-            if self.entry_store is not None and not loaded.unchanged:
-                self._save_entries(set(loaded.paths) if patched_from is not None else None)
+            if self.entry_store is not None and (not loaded.unchanged or self._unsaved):
+                # After a failed refresh the cache holds changes its load took in
+                # that no save has seen: compare it all with the store.
+                self._save_entries(set(loaded.paths) if patched_from is not None and not self._unsaved else None)
+                self._unsaved = False
         except Exception as e:
             if self.watch is not None:
                 self.watch.invalidate()
             # The load may have taken in changes the snapshot served does not
-            # show: the next refresh must not patch them onto it, nor keep it.
+            # show: the next refresh must not patch them onto it, nor keep it,
+            # and the entry store has not seen them.
             self._built = None
+            self._unsaved = True
             self.failures += 1
             self.count += 1
             log.exception("refresh failed; still serving the previous feeds")

@@ -546,3 +546,58 @@ def test_a_file_renamed_with_its_bytes_unchanged_gets_its_new_link_everywhere(wr
     report = r.refresh()
     assert report.ok and len(report.added) == len(report.removed) == 1     # its slug, so its id, is its name
     assert site_bytes(r.store.current) == site_bytes(fresh_build(config))
+
+
+def test_after_a_snapshot_write_that_failed_workers_read_tables_of_what_is_served(write_entry, make_config,
+                                                                                   monkeypatch):
+    import feedsvc.persist as persist
+    from feedsvc.persist import SnapshotStore
+
+    config = small_pages(make_config)
+    now = [NOW]
+    many(write_entry)
+    write_entry("2025/soon.md", {"title": "Soon", "date": "2025-12-01T13:00:00Z"})    # an hour ahead
+    r = new_refresher(config, clock=lambda: now[0])
+    r.watch = watch = Told()
+    assert r.refresh().ok
+    now[0] = NOW + dt.timedelta(hours=2)                 # "soon" falls due...
+    real = persist.atomic_write
+
+    def no_switch(path, data):
+        if path.name == "current":
+            raise OSError("disk full")
+        real(path, data)
+
+    monkeypatch.setattr(persist, "atomic_write", no_switch)
+    assert not r.refresh().ok                            # ...but its snapshot cannot be made current
+    monkeypatch.undo()
+    (config.entries_path / "2025/soon.md").unlink()      # withdrawn: the site is the one served
+    watch.paths = {"2025/soon.md"}
+    assert r.refresh().ok
+    write_entry("2025/new.md", {"title": "New", "date": "2025-07-28T09:00:00Z"})
+    watch.paths = {"2025/new.md"}
+    assert r.refresh().ok
+    worker = SnapshotStore(config.cache_path).load(config)
+    assert worker.get("/articles/soon/") is None
+    assert worker.paths() == r.store.current.paths()
+
+
+def test_after_a_failed_refresh_the_entry_store_catches_up_with_the_files(write_entry, config, monkeypatch):
+    import feedsvc.refresher as refresher
+
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z"})
+    r = new_refresher(config, clock=lambda: NOW)
+    r.watch = watch = Told()
+    assert r.refresh().ok
+    (config.entries_path / "a.md").rename(config.entries_path / "b.md")
+    watch.paths = {"a.md", "b.md"}
+
+    def fail(*a, **k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(refresher, "build_site", fail)
+    assert not r.refresh().ok
+    monkeypatch.undo()
+    assert r.refresh().ok            # a walk: the cache already holds b.md, so the load is "unchanged"
+    assert r.wait_saved(10)
+    assert {row[0] for row in r.entry_store._open().execute("SELECT path FROM entries")} == {"b.md"}
