@@ -317,9 +317,9 @@ class Refresher:
                 problems=problems, next_due=catalog.next_due, started_wall=wall, by_pid=_pid(),
             )
             if self.disk is not None:
-                unchanged = (rendered == 0 and not report.added and not report.changed and not report.removed
-                             and getattr(previous, "generation", "")
-                             and not _moved(previous, catalog, patched_from))
+                unchanged = snapshot is previous or (
+                    rendered == 0 and not report.added and not report.changed and not report.removed
+                    and getattr(previous, "generation", "") and not _moved(previous, catalog, patched_from))
                 as_dict = report.as_dict()
                 snapshot.generation = previous.generation if unchanged else \
                     self.disk.write(snapshot, as_dict, wall, patched_from)

@@ -601,3 +601,14 @@ def test_after_a_failed_refresh_the_entry_store_catches_up_with_the_files(write_
     assert r.refresh().ok            # a walk: the cache already holds b.md, so the load is "unchanged"
     assert r.wait_saved(10)
     assert {row[0] for row in r.entry_store._open().execute("SELECT path FROM entries")} == {"b.md"}
+
+
+def test_a_refresh_that_finds_nothing_changed_looks_at_no_entry(write_entry, config, monkeypatch):
+    r, watch = watched(write_entry, config)
+
+    def no_look(*a, **k):
+        raise AssertionError("nothing changed: no entry needs looking at")
+
+    monkeypatch.setattr("feedsvc.refresher._moved", no_look)
+    report = r.refresh()
+    assert report.ok and report.rendered == 0
