@@ -323,7 +323,12 @@ class Refresher:
                 as_dict = report.as_dict()
                 snapshot.generation = previous.generation if unchanged else \
                     self.disk.write(snapshot, as_dict, wall, patched_from)
-                self.disk.write_report(as_dict)
+                try:
+                    self.disk.write_report(as_dict)
+                except OSError as e:
+                    # The snapshot is current already: failing the refresh now
+                    # would leave it served and unannounced (no WebSub ping).
+                    log.error("cannot record the refresh report (%s); /status in other workers lags", e)
             self.store.swap(snapshot)
             self._built = (snapshot, tuple(feeds))
             if self.entry_store is not None and (not loaded.unchanged or self._unsaved):

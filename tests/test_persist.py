@@ -48,3 +48,21 @@ def test_tables_prepared_for_a_build_that_was_not_published_are_never_used(write
     write_entry("e3.md", {"title": "Entry 3", "date": "2025-07-09T09:30:00Z"}, "Body.\n")
     assert r.refresh().ok
     assert set(published_tables(r)["articles"]) == {"e0", "e1", "e2", "e3"}
+
+
+def test_a_refresh_whose_report_cannot_be_recorded_still_publishes_and_announces(write_entry, config, monkeypatch):
+    from feedsvc.persist import SnapshotStore
+
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z"})
+    r = new_refresher(config, clock=lambda: NOW)
+    heard = []
+    r.listeners.append(heard.append)
+
+    def full_disk(self, report):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SnapshotStore, "write_report", full_disk)
+    report = r.refresh()
+    assert report.ok and heard == [report]            # announced (WebSub pings go out from listeners)
+    assert r.store.current.get("/articles/a/") is not None
+    assert SnapshotStore(config.cache_path).load(config).generation == r.store.current.generation
