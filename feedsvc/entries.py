@@ -571,7 +571,8 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         present = {rel for rel, _, _ in candidates}
         gone = sorted(rel for rel in changed if rel in cache.parsed and rel not in present)
         came = sum(1 for rel in fresh if rel not in cache.parsed)
-        if (fresh or gone) and len(scanned) == cache.last.files + came - len(gone):
+        # Never from or to an empty folder: the "no entry files" warning comes or goes.
+        if (fresh or gone) and cache.last.files and scanned and len(scanned) == cache.last.files + came - len(gone):
             patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh}, gone)
             if patched is not None:
                 return patched
@@ -633,9 +634,8 @@ def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Ma
     """
     last = cache.last
     assert last is not None   # set by the full load the cache was filled by
-    came = sum(1 for rel in fresh if rel not in cache.parsed)
-    if cache.collided or last.files == 0 or last.files + came - len(gone) == 0:
-        return None           # a collision to settle, or the "no entry files" warning to drop or add
+    if cache.collided:
+        return None           # a collision to settle
     batch = set(fresh) | set(gone)
     pairs: list[tuple[Entry | None, Entry | None]] = []
     claimed_slugs: dict[str, str] = {}

@@ -394,8 +394,6 @@ def _digests(entries: tuple[Entry, ...], ahead: frozenset[str]) -> list[str]:
     from its name change), marked for an entry shown as of its date while its
     update lies ahead (when that update shows, the file is the same but the
     bytes are not)."""
-    if not ahead:
-        return [_source(e) for e in entries]
     return [f"{_source(e)} as of its date" if e.id in ahead else _source(e) for e in entries]
 
 
