@@ -128,7 +128,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
         raise EntryError(path, "date", "required (for example 2025-07-26T09:30:00+08:00)")
     tz = site.tz
     try:
-        published, day = parse_when(meta["date"], tz)
+        published, day = parse_when(_when(meta["date"]), tz)
     except ValueError as e:
         raise EntryError(path, "date", str(e)) from None
     for key in ("date", "updated"):
@@ -138,7 +138,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     updated = published
     if meta.get("updated") is not None:
         try:
-            updated, _ = parse_when(meta["updated"], tz)
+            updated, _ = parse_when(_when(meta["updated"]), tz)
         except ValueError as e:
             raise EntryError(path, "updated", str(e)) from None
         if updated < published:
@@ -213,6 +213,14 @@ def _split(text: str, path: str) -> tuple[dict[Any, Any], str, int]:
     return meta, body, body_line
 
 
+def _when(v: Any) -> Any:
+    """A date as YAML gave it; a number is refused rather than guessed at
+    (``2025`` would otherwise be read as some day in 2025)."""
+    if isinstance(v, frontmatter.Numeral):
+        raise ValueError(f"expected a date, got the number {v}; write it as, for example, 2025-07-26")
+    return v
+
+
 def _scalar(meta: Mapping[Any, Any], key: str, path: str, *, required: bool = False) -> str | None:
     v = meta.get(key)
     if v is None:
@@ -225,8 +233,8 @@ def _scalar(meta: Mapping[Any, Any], key: str, path: str, *, required: bool = Fa
                          f"({key}: \"...\") to keep it as written")
     if isinstance(v, (dict, list)):
         raise EntryError(path, key, f"expected text, got {type(v).__name__} {v!r}")
-    if isinstance(v, (int, float, date)):
-        v = str(v)
+    if isinstance(v, (int, float, date, frontmatter.Numeral)):
+        v = str(v)   # a Numeral as written; a plain str for what is kept and stored
     if not isinstance(v, str):
         raise EntryError(path, key, f"expected text, got {type(v).__name__}")
     return clean_text(v)

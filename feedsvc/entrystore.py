@@ -25,7 +25,8 @@ from .heap import collections_paused
 from .resources import digest
 
 log = logging.getLogger("feedsvc.entrystore")
-SCHEMA = 4   # 2: given_summary; 3: SHA-256 digests; 4: NFC names, zone-range dates, date and key checks
+SCHEMA = 5   # 2: given_summary; 3: SHA-256 digests; 4: NFC names, zone-range dates, date and key checks;
+             # 5: numbers in text fields kept as written
 
 
 class EntryStore:

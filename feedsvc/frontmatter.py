@@ -41,6 +41,18 @@ def _timestamp_or_text(constructor: Any, node: Any) -> Any:
         return constructor.construct_scalar(node)
 
 
+class Numeral(str):
+    """A plain scalar YAML 1.1 reads as a number (``12:30``, ``0x1F``, ``3.10``,
+    ``1_000``), kept as written: no entry field is a number, and as numbers
+    these became "750", "31", "3.1" and "1000" in titles, slugs and tags."""
+
+    __slots__ = ()
+
+
+def _numeral(constructor: Any, node: Any) -> Numeral:
+    return Numeral(constructor.construct_scalar(node))
+
+
 class _EntryLoader(_Loader):  # type: ignore[misc,valid-type]
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         # YAML wants the keys of a mapping unique; PyYAML keeps the last of two
@@ -66,6 +78,9 @@ class _Values(SafeConstructor):
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
 _MERGE = "tag:yaml.org,2002:merge"
 _STR = "tag:yaml.org,2002:str"
+for _tag in ("tag:yaml.org,2002:int", "tag:yaml.org,2002:float"):
+    _EntryLoader.add_constructor(_tag, _numeral)
+    _Values.add_constructor(_tag, _numeral)
 _EntryLoader.add_constructor(_TIMESTAMP, _timestamp_or_text)
 _Values.add_constructor(_TIMESTAMP, _timestamp_or_text)
 _RESOLVER = Resolver()

@@ -527,6 +527,22 @@ def test_a_title_yaml_reads_as_a_truth_value_is_an_error_that_says_to_quote_it(l
     assert p.field == "title" and "truth value False" in p.message and 'title: "..."' in p.message
 
 
+def test_text_fields_yaml_reads_as_numbers_are_published_as_written(load_one):
+    e = load_one("title: 12:30\ndate: 2025-07-26\nslug: 0x1F\ncategories: [12:30, 0o17]\n"
+                 "tags: [1_000, 3.10]\nsummary: 1e3\nauthor: 42")
+    assert (e.title, e.slug, e.categories, e.tags, e.given_summary, e.author.name) == \
+        ("12:30", "0x1f", ("12:30", "0o17"), ("1_000", "3.10"), "1e3", "42")
+    # What is kept (and pickled to and from helpers, and stored) is plain text.
+    assert {type(v) for v in (e.title, e.slug, *e.categories, *e.tags, e.given_summary, e.author.name)} == {str}
+
+
+@pytest.mark.parametrize("field", ["date", "updated"])
+def test_a_date_yaml_reads_as_a_number_is_an_error_not_a_guess(load_bad, field):
+    fm = "title: T\ndate: 2025-07-26\n" if field == "updated" else "title: T\n"
+    p = load_bad(fm + f"{field}: 20250727")
+    assert p.field == field and "number 20250727" in p.message
+
+
 def test_unclosed_flow_list_in_yaml_is_reported(load_bad):
     p = load_bad("title: fine\ncategories: [AI, World\ndate: 2025-07-26")
     assert p.field == "front matter" and p.line is not None and p.line >= 3

@@ -71,7 +71,10 @@ def test_every_generated_front_matter_reads_as_pyyaml_reads_it():
     ('title: "#25: AT&T funds it"\n', {"title": "#25: AT&T funds it"}),
     ("categories: [World & U.S. News, \"Asia-Pacific: Science\", 'Q&A']\n",
      {"categories": ["World & U.S. News", "Asia-Pacific: Science", "Q&A"]}),
-    ("draft: yes\nslug: 0x1F\nsummary: ~\n", {"draft": True, "slug": 31, "summary": None}),
+    ("draft: yes\nslug: 0x1F\nsummary: ~\n", {"draft": True, "slug": frontmatter.Numeral("0x1F"), "summary": None}),
+    # Numbers as YAML 1.1 reads them ("750", "3.1") are no entry's text: kept as written.
+    ("title: 12:30\ntags: [1_000, 3.10, .inf, 1e3]\n",
+     {"title": frontmatter.Numeral("12:30"), "tags": [frontmatter.Numeral(n) for n in ("1_000", "3.10", ".inf", "1e3")]}),
     ("date: 2025-07-20T08:00:00+08:00\n",
      {"date": dt.datetime(2025, 7, 20, 8, tzinfo=dt.timezone(dt.timedelta(hours=8)))}),
     ("date: 2025-02-30\n", {"date": "2025-02-30"}),   # not a day: text, for the loader to report
