@@ -323,6 +323,12 @@ def _dated(r: Resource, old: Resource | None, now: datetime) -> Resource:
     a change is dated ``now``. Nor may a Last-Modified be later than the
     response (RFC 9110 8.8.2.1): an ``updated`` in the future becomes ``now``.
     Unchanged bytes keep the date they had.
+
+    A path with no earlier resource (a first refresh on an empty cache
+    folder, a category new or back) is dated ``now`` too: a poller may hold a
+    later date for it from before (a cache folder lost or a new deployment
+    after an edit dated by its refresh), and a date going back would answer
+    its If-Modified-Since with 304 for bytes it has never seen.
     """
     if old is r:
         return r
@@ -331,7 +337,7 @@ def _dated(r: Resource, old: Resource | None, now: datetime) -> Resource:
     when = r.last_modified
     if when is None:
         return r
-    if old is not None and old.last_modified is not None and when <= old.last_modified:
+    if old is None or (old.last_modified is not None and when <= old.last_modified):
         when = now
     when = min(when, now)
     return r if when == r.last_modified else dataclasses.replace(r, last_modified=when)

@@ -98,10 +98,45 @@ def test_malformed_if_modified_since_is_ignored(site, client):
     assert r.status_code == 200 and r.data
 
 
-def test_last_modified_is_the_newest_entry_update(site, client):
-    assert client.get("/feed.rss").headers["Last-Modified"] == "Fri, 01 Aug 2025 00:00:00 GMT"
-    assert client.get("/categories/world-us-news/feed.rss").headers["Last-Modified"] == \
-        "Sat, 26 Jul 2025 01:30:00 GMT"
+def test_a_feed_first_published_is_dated_by_that_refresh(site, client, clock):
+    from email.utils import format_datetime
+    first = format_datetime(clock.now, usegmt=True)
+    assert client.get("/feed.rss").headers["Last-Modified"] == first
+    assert client.get("/categories/world-us-news/feed.rss").headers["Last-Modified"] == first
+
+
+def test_a_newer_update_dates_the_feeds_showing_it_by_that_update(site, app, client, clock, write_entry):
+    import datetime as dt
+    from email.utils import format_datetime
+    first = client.get("/categories/world-us-news/feed.rss").headers["Last-Modified"]
+    clock.now += dt.timedelta(days=1)
+    written = clock.now - dt.timedelta(hours=1)
+    write_entry("n.md", {"title": "New", "date": written.isoformat(), "categories": ["Science"]}, "New body.\n")
+    assert get_app_service(app).refresh().ok
+    assert client.get("/feed.rss").headers["Last-Modified"] == format_datetime(written, usegmt=True)
+    assert client.get("/categories/science/feed.rss").headers["Last-Modified"] == format_datetime(written, usegmt=True)
+    assert client.get("/categories/world-us-news/feed.rss").headers["Last-Modified"] == first
+
+
+def test_a_lost_cache_folder_never_dates_a_feed_back_behind_what_pollers_hold(site, make_app, clock, write_entry):
+    import datetime as dt
+    import shutil
+    app = make_app()
+    client = app.test_client()
+    clock.now += dt.timedelta(hours=1)
+    # Edited without a new `updated`: dated by the refresh that published it, which a poller keeps.
+    write_entry("b.md", {"title": "Beta", "date": "2025-07-20T00:00:00Z", "updated": "2025-08-01T00:00:00Z",
+                         "categories": ["Science"]}, "Beta body, corrected.\n")
+    assert get_app_service(app).refresh().ok
+    held = client.get("/feed.rss").headers["Last-Modified"]
+    get_app_service(app).shutdown()
+    # Edited again while down, and the cache folder is gone (a new deployment, a cleaned disk).
+    write_entry("b.md", {"title": "Beta", "date": "2025-07-20T00:00:00Z", "updated": "2025-08-01T00:00:00Z",
+                         "categories": ["Science"]}, "Beta body, corrected twice.\n")
+    shutil.rmtree(get_app_service(app).config.cache_path)
+    clock.now += dt.timedelta(hours=1)
+    r = make_app().test_client().get("/feed.rss", headers={"If-Modified-Since": held})
+    assert r.status_code == 200 and "corrected twice" in feedparser.parse(r.data).entries[1].description
 
 
 def test_bytes_that_change_without_a_newer_update_get_a_newer_last_modified(site, app, client, clock, write_entry):
@@ -118,7 +153,8 @@ def test_bytes_that_change_without_a_newer_update_get_a_newer_last_modified(site
     assert after.headers["Last-Modified"] == format_datetime(clock.now, usegmt=True)
     # Feeds whose bytes did not change keep their date, and a refresh that changes nothing keeps every one.
     world = "/categories/world-us-news/feed.rss"
-    assert client.get(world).headers["Last-Modified"] == "Sat, 26 Jul 2025 01:30:00 GMT"
+    assert client.get(world).headers["Last-Modified"] == format_datetime(clock.now - dt.timedelta(hours=1),
+                                                                         usegmt=True)
     clock.now += dt.timedelta(hours=1)
     assert get_app_service(app).refresh().ok
     assert client.get("/feed.rss").headers["Last-Modified"] == after.headers["Last-Modified"]
