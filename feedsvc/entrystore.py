@@ -11,6 +11,7 @@ release, another zone or base URL) empties it.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -35,6 +36,15 @@ class EntryStore:
         self.key = digest(repr((SCHEMA, __version__, key)).encode())
         self._known: dict[str, Stamp] = {}   # what the database holds
         self._db: sqlite3.Connection | None = None
+
+    def reopen(self) -> None:
+        """Forget the open database and what it held: its file is gone (the cache
+        folder was removed), and writes to the connection would go nowhere."""
+        db, self._db = self._db, None
+        self._known = {}
+        if db is not None:
+            with contextlib.suppress(sqlite3.Error):
+                db.close()
 
     def _open(self) -> sqlite3.Connection:
         if self._db is None:

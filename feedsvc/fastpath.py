@@ -71,7 +71,10 @@ class FastFeeds:
             start_response("304 NOT MODIFIED", list(answer.not_modified))
             self._child(metrics.REQUESTS, route, "304").inc()
             return []
-        body = res.gzip_body if gz else res.body
+        try:
+            body = res.gzip_body if gz else res.body
+        except FileNotFoundError:   # the cache folder lost it: the app answers 503 and asks for a refresh
+            return self.app(environ, start_response)
         start_response("200 OK", [*answer.headers, ("Content-Length", str(len(body)))])
         self._child(metrics.REQUESTS, route, "200").inc()
         if method == "HEAD":

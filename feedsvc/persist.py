@@ -65,15 +65,30 @@ class FileLock:
     def acquire(self, blocking: bool = True) -> bool:
         if not self._thread_lock.acquire(blocking):
             return False
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = self._open()
+        except BaseException:
+            # Kept, it would make every later refresh in this process wait forever.
+            self._thread_lock.release()
+            raise
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
+        except BaseException as e:
             os.close(fd)
             self._thread_lock.release()
-            return False
+            if isinstance(e, BlockingIOError):
+                return False
+            raise
         self._fd = fd
         return True
+
+    def _open(self) -> int:
+        try:
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            # The cache folder was removed under a running service: make it again.
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
 
     def release(self) -> None:
         fd, self._fd = self._fd, None
@@ -154,6 +169,10 @@ class DiskSnapshot:
     def fingerprints(self) -> dict[str, tuple[str, str]]:
         """path -> (fingerprint, etag), without reading any body."""
         return {p: (v[5], v[0]) for p, v in self.manifest["resources"].items()}
+
+    def listed(self, path: str) -> bool:
+        """Whether ``path`` is one of this snapshot's rendered resources, its bytes on disk or not."""
+        return path in self.manifest["resources"]
 
     def get(self, path: str) -> Resource | None:
         r = self._loaded.get(path)
@@ -309,6 +328,28 @@ class SnapshotStore:
         self.refresh_lock = FileLock(root / "refresh.lock")
         self.leader_lock = FileLock(root / "leader.lock")
 
+    def ensure(self) -> bool:
+        """Make the cache folder's layout again where it is gone (removed under a
+        running service, by hand or by a cleaner of temporary files); True if it was."""
+        lost = False
+        for sub in ("blobs", "snapshots"):
+            if not (self.root / sub).is_dir():
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
+                lost = True
+        return lost
+
+    def lost(self, generation: str) -> bool:
+        """Whether the cache folder lost what snapshot ``generation`` was written to
+        it with: its bodies must then be written again, none carried over. The
+        folder's layout is made again, and what this store held of its last
+        write (entry tables to patch) is forgotten."""
+        lost = self.ensure() or bool(generation) and not (self.root / "snapshots" / f"{generation}.json").exists()
+        if lost:
+            self._last_tables, self._tables_file = None, None
+            self._overlay = {"articles": {}, "entries": {}}
+            self._prepared = None
+        return lost
+
     def current_generation(self) -> str | None:
         try:
             return (self.root / "current").read_text().strip() or None
@@ -435,6 +476,7 @@ class SnapshotStore:
     def request_refresh(self) -> float:
         """Ask the leader for a refresh; returns the time asked (a refresh that starts later answers it)."""
         asked = time.time()
+        self.ensure()
         atomic_write(self.root / "refresh-request", repr(asked).encode())
         return asked
 

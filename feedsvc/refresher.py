@@ -188,12 +188,19 @@ class Refresher:
             return fut.result()
         try:
             if self.disk is not None:
-                with self.disk.refresh_lock.held():
-                    report = self._adopt(asked) or (self._published() if if_missing else None)
-                    if report is None:
-                        if before_run is not None:
-                            before_run()
-                        report = self._run(full)
+                try:
+                    self.disk.refresh_lock.acquire()
+                except OSError as e:   # the cache folder cannot be written at all
+                    report = self._failed(e, self.clock(), time.perf_counter(), time.time())
+                else:
+                    try:
+                        report = self._adopt(asked) or (self._published() if if_missing else None)
+                        if report is None:
+                            if before_run is not None:
+                                before_run()
+                            report = self._run(full)
+                    finally:
+                        self.disk.refresh_lock.release()
             else:
                 report = self._run(full)
             fut.set_result(report)
@@ -262,6 +269,15 @@ class Refresher:
         self.store.poll(force=True)
         previous = self.store.current
         try:
+            lost = self.disk is not None and self.disk.lost(getattr(previous, "generation", ""))
+            if lost:
+                log.warning("the cache folder %s lost what it held (removed while serving?); every feed and "
+                            "page is written to it again", self.disk.root if self.disk else "")
+                # Nothing this process built is on disk now: no patch, no keep.
+                self._built = None
+                self._unsaved = True
+                if self.entry_store is not None:
+                    self.entry_store.reopen()
             if self._cache is None:
                 self._cache = EntryCache(self.config.site)
                 if self.entry_store is not None:
@@ -296,7 +312,8 @@ class Refresher:
                         # A first build renders everything: its entry tables are
                         # written meanwhile instead of after the last feed.
                         self.disk.prepare(catalog, wall)
-                    snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs, now=started)
+                    snapshot, feeds, rendered = build_site(catalog, self.config, previous, blobs, now=started,
+                                                           reuse=not lost)
             if snapshot is previous:
                 old = new = {}
             elif patched_from is not None:     # exactly these entries came, went or changed
@@ -337,26 +354,7 @@ class Refresher:
                 self._save_entries(set(loaded.paths) if patched_from is not None and not self._unsaved else None)
                 self._unsaved = False
         except Exception as e:
-            if self.watch is not None:
-                self.watch.invalidate()
-            # The load may have taken in changes the snapshot served does not
-            # show: the next refresh must not patch them onto it, nor keep it,
-            # and the entry store has not seen them.
-            self._built = None
-            self._unsaved = True
-            self.failures += 1
-            self.count += 1
-            log.exception("refresh failed; still serving the previous feeds")
-            report = RefreshReport(started, self.clock(), time.perf_counter() - t0, False,
-                                   f"{type(e).__name__}: {e}", problems=self.last.problems if self.last else (),
-                                   started_wall=wall, by_pid=_pid())
-            if self.disk is not None:
-                try:
-                    self.disk.write_report(report.as_dict())
-                except OSError:
-                    log.exception("cannot record the failed refresh")
-            self.last = report
-            return report
+            return self._failed(e, started, t0, wall)
         self.count += 1
         # Log each problem once, when it appears, not again on every refresh.
         known = {str(p) for p in self.last.problems} if self.last else set()
@@ -367,6 +365,28 @@ class Refresher:
             if key not in known:
                 known.add(key)
                 (log.error if p.severity == "error" else log.warning)("%s", p)
+        return report
+
+    def _failed(self, e: Exception, started: datetime, t0: float, wall: float) -> RefreshReport:
+        if self.watch is not None:
+            self.watch.invalidate()
+        # The load may have taken in changes the snapshot served does not
+        # show: the next refresh must not patch them onto it, nor keep it,
+        # and the entry store has not seen them.
+        self._built = None
+        self._unsaved = True
+        self.failures += 1
+        self.count += 1
+        log.exception("refresh failed; still serving the previous feeds", exc_info=e)
+        report = RefreshReport(started, self.clock(), time.perf_counter() - t0, False,
+                               f"{type(e).__name__}: {e}", problems=self.last.problems if self.last else (),
+                               started_wall=wall, by_pid=_pid())
+        if self.disk is not None:
+            try:
+                self.disk.write_report(report.as_dict())
+            except OSError:
+                log.exception("cannot record the failed refresh")
+        self.last = report
         return report
 
     def _save_entries(self, paths: set[str] | None) -> None:

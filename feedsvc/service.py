@@ -18,6 +18,7 @@ from .watch import FolderWatch
 log = logging.getLogger("feedsvc")
 LEADER_WAIT_SECONDS = 120
 SAVE_GRACE_SECONDS = 8
+LOST_ASK_SECONDS = 5
 
 
 def _alive(pid: object) -> bool:
@@ -42,6 +43,7 @@ class Service:
     notifier: Notifier | None = None
     _election: threading.Thread | None = None
     _stopping: bool = False
+    _lost_asked: float = float("-inf")
 
     def announce(self, report: RefreshReport) -> None:
         """Tell the WebSub hubs which current feeds changed."""
@@ -62,6 +64,27 @@ class Service:
 
     def refresh(self) -> RefreshReport:
         return self.refresher.refresh()
+
+    def body_lost(self, path: str) -> None:
+        """A body of the snapshot served is gone from the cache folder (removed
+        while serving): ask the process that refreshes to write it all again,
+        at most once every few seconds however many requests find it gone."""
+        disk = self.store.disk
+        now = time.monotonic()
+        if disk is None or now - self._lost_asked < LOST_ASK_SECONDS:
+            return
+        self._lost_asked = now
+        log.error("%s: its bytes are gone from the cache folder %s; asking for a refresh to write them again",
+                  path, disk.root)
+        try:
+            if self.config.scheduler_enabled:
+                # The process running the scheduler takes requests even from itself,
+                # and it holds every parsed entry: its refresh re-reads nothing.
+                disk.request_refresh()
+            else:
+                threading.Thread(target=self._background_refresh, name="feedsvc-rewrite", daemon=True).start()
+        except OSError as e:
+            log.error("cannot ask for that refresh: %s", e)
 
     def refresh_now(self) -> RefreshReport:
         """An operator's refresh: run by the process that runs the scheduler, if another one does.

@@ -77,6 +77,10 @@ class Snapshot:
             return self.archive(*wanted)
         return None
 
+    def listed(self, path: str) -> bool:
+        """Whether ``path`` is one of the resources rendered at refresh time."""
+        return path in self.resources
+
     @property
     def published(self) -> bool:
         """Whether a refresh has published anything (a site with no entries has its pages)."""
@@ -161,8 +165,8 @@ def empty_snapshot(config: Config) -> Snapshot:
 
 
 def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnapshot | None" = None,
-               blobs: Blobs | None = None, touched: frozenset[str] | None = None, now: datetime | None = None
-               ) -> tuple[Snapshot, list[FeedChange], int]:
+               blobs: Blobs | None = None, touched: frozenset[str] | None = None, now: datetime | None = None,
+               reuse: bool = True) -> tuple[Snapshot, list[FeedChange], int]:
     """Render everything that changed. Returns (snapshot, per-feed changes, resources rendered).
 
     With ``blobs``, each body goes to the cache folder as soon as it is
@@ -176,8 +180,11 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
 
     ``now``: when this refresh started, for the resources' Last-Modified
     (see ``_dated``); without it, each is the newest date of what it shows.
+
+    ``reuse``: False when ``previous``'s bodies are gone (its cache folder was
+    removed): everything is rendered, and ``previous`` only dates what it had.
     """
-    same_config = previous is not None and previous.output_key == output_key(config)
+    same_config = reuse and previous is not None and previous.output_key == output_key(config)
     prev = previous.fingerprints() if previous is not None and same_config else {}
     out: dict[str, Resource | Future[Resource]] = {}
     # Rendering is Python and holds the GIL; hashing, writing to the cache folder

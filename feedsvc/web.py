@@ -7,6 +7,7 @@ nothing a client sends can produce a traceback in the response.
 from __future__ import annotations
 
 import logging
+from typing import NoReturn
 
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
@@ -45,6 +46,8 @@ def _respond(path: str, missing: str) -> Response:
     # scripts' digits for archive page 1, which caches would keep apart.
     res = snap.get(path) if request.path == path else None
     if res is None:
+        if request.path == path and snap.listed(path):
+            _lost()
         raise NotFound(missing)
     resp = send_resource(res, snap.config.refresh_interval)
     # WebSub discovery (W3C WebSub 4): the hubs and this topic's canonical URL
@@ -78,8 +81,18 @@ def send_resource(res: Resource, max_age: int) -> Response:
     # Conditions first: a 304 needs no body, and the gzip form may not exist yet.
     resp = Response(b"", headers=headers).make_conditional(request)
     if resp.status_code == 200:
-        resp.set_data(res.gzip_body if gz else res.body)
+        try:
+            resp.set_data(res.gzip_body if gz else res.body)
+        except FileNotFoundError:
+            _lost()
     return resp
+
+
+def _lost() -> NoReturn:
+    """The snapshot served lists this response, but its bytes are gone from the cache folder."""
+    get_service().body_lost(request.path)
+    raise ServiceUnavailable("this response's bytes are gone from the cache folder; a refresh is writing them "
+                             "again.", retry_after=NOT_READY_RETRY)
 
 
 @bp.after_app_request

@@ -1,9 +1,11 @@
 """The snapshot on disk: the entry tables a first build writes while it renders."""
 from __future__ import annotations
 
+import shutil
 import time
 
 import orjson
+import pytest
 
 from feedsvc import refresher as refresher_module
 from feedsvc.catalog import build_catalog
@@ -66,3 +68,59 @@ def test_a_refresh_whose_report_cannot_be_recorded_still_publishes_and_announces
     assert report.ok and heard == [report]            # announced (WebSub pings go out from listeners)
     assert r.store.current.get("/articles/a/") is not None
     assert SnapshotStore(config.cache_path).load(config).generation == r.store.current.generation
+
+
+# -- a cache folder removed under a running service ------------------------------
+
+def test_a_lock_whose_folder_was_removed_is_taken_after_making_the_folder_again(tmp_path):
+    from feedsvc.persist import FileLock
+
+    lock = FileLock(tmp_path / "cache" / "refresh.lock")
+    assert lock.acquire(blocking=False)
+    lock.release()
+    shutil.rmtree(tmp_path / "cache")
+    assert lock.acquire(blocking=False)
+    lock.release()
+
+
+def test_a_lock_that_cannot_be_opened_is_not_left_held_in_this_process(tmp_path):
+    from feedsvc.persist import FileLock
+
+    (tmp_path / "cache").write_text("a file where the folder should be")
+    lock = FileLock(tmp_path / "cache" / "refresh.lock")
+    with pytest.raises(OSError):
+        lock.acquire(blocking=False)
+    (tmp_path / "cache").unlink()
+    assert lock.acquire(blocking=False)      # not blocked by a thread lock the failure kept
+    lock.release()
+
+
+def test_a_refresh_that_cannot_write_the_cache_folder_is_a_failed_report_and_the_feeds_stay(write_entry, config):
+    fill(write_entry, 2)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    served = r.store.current
+    shutil.rmtree(config.cache_path)
+    config.cache_path.write_text("a file where the folder should be")
+    report = r.refresh()
+    assert not report.ok and "cache" in report.error
+    assert r.store.current is served and not r.running
+    config.cache_path.unlink()
+    assert r.refresh().ok
+
+
+def test_after_the_cache_folder_is_removed_a_refresh_writes_everything_again(write_entry, config):
+    fill(write_entry, 3)
+    r = new_refresher(config, clock=lambda: NOW)
+    first = r.refresh()
+    tags = {f.path: f.etag for f in first.feeds}
+    r.wait_saved()
+    shutil.rmtree(config.cache_path)
+    again = r.refresh()                       # nothing changed in the entries folder
+    assert again.ok and again.rendered >= len(tags)
+    assert {f.path: f.etag for f in again.feeds} == tags
+    assert all(r.disk.blobs.path(res.etag).is_file() for res in r.store.current.resources.values())
+    r.wait_saved()
+    # The entry store was written again too: a restart parses no file.
+    restarted = new_refresher(config, clock=lambda: NOW)
+    assert restarted.refresh().reparsed == 0

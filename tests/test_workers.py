@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -128,6 +129,32 @@ def test_killed_worker_is_replaced_without_losing_feeds(cluster):
     assert failures <= 2
     pids = pids_seen(s)
     assert len(pids) == 2 and victim not in pids
+
+
+def test_a_cache_folder_removed_while_serving_is_written_again_without_a_500(cluster):
+    start, tmp = cluster
+    s = start(2)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    # The tags from a refresh's report: no body is fetched (and kept in a worker's memory) before the removal.
+    report = requests.post(s.base + "/admin/refresh", headers=auth, timeout=30).json()
+    tags = {f["path"]: f'"{f["etag"]}"' for f in report["feeds"]}
+    shutil.rmtree(tmp / ".feedsvc-cache")
+    seen: set[int] = set()
+    deadline = time.monotonic() + 30
+    while True:
+        answers = {p: requests.get(s.base + p, timeout=5, headers={"Connection": "close", "Accept-Encoding": "identity"})
+                   for p in tags}
+        seen |= {r.status_code for r in answers.values()}
+        if all(r.status_code == 200 for r in answers.values()) or time.monotonic() > deadline:
+            break
+        assert all(r.headers.get("Retry-After") for r in answers.values() if r.status_code == 503)
+        time.sleep(0.2)
+    assert {p: r.headers["ETag"] for p, r in answers.items()} == tags     # the same bytes, written again
+    assert seen <= {200, 503}
+    assert (tmp / ".feedsvc-cache" / "current").is_file()
+    again = requests.post(s.base + "/admin/refresh", headers=auth, timeout=30)
+    assert again.status_code == 200 and again.json()["ok"]
+    assert requests.get(s.base + "/status", timeout=5).json()["refreshing"] is False
 
 
 def test_restart_serves_the_last_snapshot_from_the_first_request(cluster):
