@@ -22,7 +22,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from . import frontmatter
 from .config import SiteConfig
 from .dates import ambiguity, parse_when
-from .errors import EntryError
+from .errors import ConfigError, EntryError
 from .heap import collections_paused
 from .model import Author, Entry, Problem
 from .resources import digest as file_digest
@@ -530,12 +530,12 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     reparsed = 0
     files = 0
     if not root.is_dir():
-        problems.append(Problem(str(root), "entries.path", "the entries folder does not exist; feeds are empty",
-                                severity="warning"))
-        cache.parsed.clear()
-        cache.last = None
-        cache.scan = None
-        return LoadResult((), tuple(problems), 0)
+        # Most likely moved, renamed or not mounted (yet), not emptied: publishing
+        # empty feeds would drop every article from readers. A failed refresh
+        # keeps the last feeds served, and the cache stays for when it is back.
+        why = "is not a folder" if root.exists() else "does not exist"
+        raise ConfigError("entries.path", f"the entries folder {root} {why} (moved, renamed or not mounted?); "
+                                          "an empty folder publishes empty feeds")
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
     collided = False

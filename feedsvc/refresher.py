@@ -20,6 +20,7 @@ from .catalog import Catalog, build_catalog, patch_catalog
 from .config import Config
 from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
+from .errors import FeedsvcError
 from .heap import collections_paused, exempt_survivors
 from .helper import kept_warm
 from .model import Entry, Problem
@@ -377,7 +378,10 @@ class Refresher:
         self._unsaved = True
         self.failures += 1
         self.count += 1
-        log.exception("refresh failed; still serving the previous feeds", exc_info=e)
+        if isinstance(e, FeedsvcError):   # said in full by its message: no trace for an operator's mistake
+            log.error("refresh failed: %s; still serving the previous feeds", e)
+        else:
+            log.exception("refresh failed; still serving the previous feeds", exc_info=e)
         report = RefreshReport(started, self.clock(), time.perf_counter() - t0, False,
                                f"{type(e).__name__}: {e}", problems=self.last.problems if self.last else (),
                                started_wall=wall, by_pid=_pid())

@@ -11,6 +11,7 @@ import pytest
 
 from feedsvc.catalog import build_catalog
 from feedsvc.config import Config
+from feedsvc.errors import ConfigError
 from feedsvc.entries import EntryCache, LoadResult, load_entries, parse_entry
 from feedsvc.model import Author, Entry, Problem
 from feedsvc.text import clean_utf8, unclean
@@ -771,13 +772,13 @@ def test_digest_changes_with_the_bytes(config):
 
 # -- the folder ------------------------------------------------------------------
 
-def test_missing_entries_folder_gives_no_entries_and_a_warning(make_config, tmp_path):
+@pytest.mark.parametrize("make", [lambda p: None, lambda p: p.write_text("a file, not a folder")])
+def test_a_missing_entries_folder_is_a_config_error_not_an_empty_site(make_config, tmp_path, make):
     config = dataclasses.replace(make_config(), entries_path=tmp_path / "nowhere")
-    result = load(config)
-    assert result.entries == () and result.files == 0
-    assert result.errors == ()
-    (w,) = result.problems
-    assert w.severity == "warning" and w.field == "entries.path"
+    make(config.entries_path)
+    with pytest.raises(ConfigError) as e:
+        load(config)
+    assert e.value.key == "entries.path" and str(config.entries_path) in e.value.message
 
 
 def test_empty_entries_folder_gives_no_entries_and_a_warning(config):

@@ -124,3 +124,18 @@ def test_after_the_cache_folder_is_removed_a_refresh_writes_everything_again(wri
     # The entry store was written again too: a restart parses no file.
     restarted = new_refresher(config, clock=lambda: NOW)
     assert restarted.refresh().reparsed == 0
+
+
+def test_an_entries_folder_gone_fails_the_refresh_and_the_last_feeds_stay_served(write_entry, config):
+    fill(write_entry, 2)
+    r = new_refresher(config, clock=lambda: NOW)
+    first = r.refresh()
+    served = r.store.current
+    config.entries_path.rename(config.entries_path.with_name("away"))
+    report = r.refresh()
+    assert not report.ok and "entries.path" in report.error and "does not exist" in report.error
+    assert r.store.current is served and {f.path: f.etag for f in first.feeds} == \
+        {p: res.etag for p, res in served.resources.items() if res.kind == "feed"}
+    config.entries_path.with_name("away").rename(config.entries_path)
+    back = r.refresh()
+    assert back.ok and back.entries == 2 and back.reparsed == 0     # what was parsed is kept meanwhile
