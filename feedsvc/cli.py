@@ -81,8 +81,11 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
         _fail_config(ConfigError("--port", f"must be a port number (1-65535), got {port}"))
     setup_logging()
     from .server import serve as run
-    run(config, server_name, host or config.host, port or config.port,
-        workers or config.workers or default_workers(), threads or config.threads, access_log=not no_access_log)
+    try:
+        run(config, server_name, host or config.host, port or config.port,
+            workers or config.workers or default_workers(), threads or config.threads, access_log=not no_access_log)
+    except ConfigError as e:
+        _fail_config(e)
 
 
 def default_workers() -> int:

@@ -1,6 +1,15 @@
 """Prometheus metrics. Under several workers, values are kept per process in
-``PROMETHEUS_MULTIPROC_DIR`` (set by ``feedsvc serve`` before it forks) and
-summed at scrape time; a single process uses the default registry."""
+``PROMETHEUS_MULTIPROC_DIR`` (a fresh directory ``feedsvc serve`` makes before
+its workers start, unless the operator set one) and summed at scrape time, so
+that every worker answers a scrape with the same totals; a single process
+(``flask run``, tests) uses the default registry.
+
+No gauge uses a ``live*`` multiprocess mode: those need
+``multiprocess.mark_process_dead(pid)`` for each worker that exits, and granian
+has no hook that runs then (gunicorn's ``child_exit`` would do). The gauges
+here hold what the last refresh found, whichever process ran it, which a dead
+worker's file still tells right: ``mostrecent``.
+"""
 from __future__ import annotations
 
 import os

@@ -10,12 +10,17 @@ import copy
 import logging
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 from .config import Config
+from .errors import ConfigError
 
 log = logging.getLogger("feedsvc.server")
+
+METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def serve(config: Config, server: str, host: str, port: int, workers: int, threads: int,
@@ -23,10 +28,43 @@ def serve(config: Config, server: str, host: str, port: int, workers: int, threa
     # Workers load the config themselves, from the same file and environment.
     if config.source is not None:
         os.environ["FEEDSVC_CONFIG"] = str(Path(config.source).resolve())
-    if server == "gunicorn":
-        _gunicorn(config, host, port, workers, threads, access_log)
-    else:
-        _granian(host, port, workers, threads, access_log)
+    own_dir, parent = _metrics_dir(), os.getpid()
+    try:
+        if server == "gunicorn":
+            _gunicorn(config, host, port, workers, threads, access_log)
+        else:
+            _granian(host, port, workers, threads, access_log)
+    finally:
+        # gunicorn forks its workers inside the call above, and each leaves it
+        # by SystemExit through this frame: only the server's own exit may
+        # remove the directory the other workers still write to.
+        if own_dir is not None and os.getpid() == parent:
+            shutil.rmtree(own_dir, ignore_errors=True)
+
+
+def _metrics_dir() -> str | None:
+    """Point the workers' metrics at one directory, so that a scrape answered
+    by any of them sums all of them; returns the directory if it is ours.
+
+    Set in this process's environment before any worker starts: workers are
+    forked or spawned from it and inherit it. prometheus_client chooses
+    between per-process and shared values once, when it is imported, and
+    neither this process nor a worker has imported it by then.
+    """
+    given = os.environ.get(METRICS_DIR)
+    if given:
+        # The operator's directory: theirs to empty between runs (prometheus_client
+        # asks for that) and to remove; it may be shared with something else.
+        try:
+            os.makedirs(given, exist_ok=True)
+        except OSError as e:
+            raise ConfigError(METRICS_DIR, f"cannot create {given}: {e.strerror or e}") from None
+        return None
+    # Fresh for each run: values left by an earlier run's processes would be
+    # added to this run's.
+    path = tempfile.mkdtemp(prefix="feedsvc-metrics-")
+    os.environ[METRICS_DIR] = path
+    return path
 
 
 # Control characters, C1 included, and the Unicode line separators.

@@ -6,11 +6,13 @@ import gzip
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import feedparser
 import pytest
 import requests
+from prometheus_client.parser import text_string_to_metric_families
 
 from .servers import ROOT, Server, feedsvc
 
@@ -182,3 +184,57 @@ def test_a_request_path_cannot_forge_or_color_access_log_lines(tmp_path, server_
     assert not [line for line in lines if line.startswith("[2026-01-01")]
     (logged,) = [line for line in lines if "FORGED" in line]
     assert "/categories/x\\x0a[2026-01-01" in logged and "\\x1b[31m" in logged and "\x1b" not in s.output()
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_every_scrape_of_several_workers_shows_the_sum_of_all_of_them(tmp_path, server_factory, server):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = server_factory(cfg, "--server", server, "--workers", "2").wait_settled()
+
+    def get(path: str) -> requests.Response:
+        return requests.get(s.base + path, timeout=5, headers={"Connection": "close"})
+
+    # New connections at once: gunicorn's workers take turns only under load.
+    with ThreadPoolExecutor(8) as pool:
+        pids: set[int] = set()
+        for _ in range(10):
+            pids.update(r.json()["pid"] for r in pool.map(get, ["/status"] * 16))
+            if len(pids) == 2:
+                break
+        assert len(pids) == 2, "one worker answered all; the scrapes below would prove nothing"
+        polls = 24
+        assert {r.status_code for r in pool.map(get, ["/feed.rss"] * polls)} == {200}
+        scrapes = [{(m.name, tuple(sorted(m.labels.items()))): m.value
+                    for family in text_string_to_metric_families(r.text) for m in family.samples}
+                   for r in pool.map(get, ["/metrics"] * 8)]
+    polled = ("feedsvc_http_requests_total", (("route", "/feed.<fmt>"), ("status", "200")))
+    refreshed = ("feedsvc_refresh_total", (("outcome", "ok"),))
+    assert [m.get(polled) for m in scrapes] == [polls] * 8
+    assert all(m.get(refreshed, 0) >= 1 for m in scrapes), [m.get(refreshed) for m in scrapes]
+
+
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_the_workers_metrics_folder_lives_as_long_as_the_server(tmp_path, server, monkeypatch):
+    cfg = write_config(tmp_path)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--server", server, "--workers", "2"),
+               env={"TMPDIR": str(tmp_path / "tmp")})
+    try:
+        s.wait_ready().wait_settled()
+        (folder,) = (tmp_path / "tmp").glob("feedsvc-metrics-*")
+        assert list(folder.glob("counter_*.db"))
+        assert s.terminate() == 0, s.output()
+    finally:
+        s.stop()
+    assert not folder.exists() and "Traceback" not in s.output()
+
+
+def test_a_metrics_folder_the_operator_set_is_used_and_kept(tmp_path, server_factory, monkeypatch):
+    cfg = write_config(tmp_path)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "prom"))
+    s = server_factory(cfg, "--workers", "2").wait_settled()
+    assert s.get("/feed.rss").status_code == 200
+    assert s.terminate() == 0
+    assert list((tmp_path / "prom").glob("counter_*.db"))
