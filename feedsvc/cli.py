@@ -80,12 +80,15 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     if port is not None and not 0 < port < 65536:
         _fail_config(ConfigError("--port", f"must be a port number (1-65535), got {port}"))
     setup_logging()
-    from .server import serve as run
+    from .server import ListenError, serve as run
     try:
         run(config, server_name, host or config.host, port or config.port,
             workers or config.workers or default_workers(), threads or config.threads, access_log=not no_access_log)
     except ConfigError as e:
         _fail_config(e)
+    except ListenError as e:
+        click.echo(f"feedsvc: {e}", err=True)
+        sys.exit(1)
 
 
 def default_workers() -> int:

@@ -7,20 +7,37 @@ gunicorn stays available with ``--server gunicorn``.
 from __future__ import annotations
 
 import copy
+import errno
 import logging
 import os
 import re
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError
+from .errors import ConfigError, FeedsvcError
 
 log = logging.getLogger("feedsvc.server")
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+class ListenError(FeedsvcError):
+    """``feedsvc serve`` cannot listen on its address; names it and says why."""
+
+    _default_message = "cannot listen"
+
+    def __init__(self, host: str, port: int, message: str | None = None) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return f"cannot listen on {where}: {self.message}"
 
 
 def serve(config: Config, server: str, host: str, port: int, workers: int, threads: int,
@@ -28,6 +45,11 @@ def serve(config: Config, server: str, host: str, port: int, workers: int, threa
     # Workers load the config themselves, from the same file and environment.
     if config.source is not None:
         os.environ["FEEDSVC_CONFIG"] = str(Path(config.source).resolve())
+    if server != "gunicorn":
+        # gunicorn binds without SO_REUSEPORT and reports a taken address
+        # itself; its USR2 upgrade also runs this command again while the old
+        # master still listens, which this check would refuse.
+        check_address_free(host, port)
     own_dir, parent = _metrics_dir(), os.getpid()
     try:
         if server == "gunicorn":
@@ -65,6 +87,35 @@ def _metrics_dir() -> str | None:
     path = tempfile.mkdtemp(prefix="feedsvc-metrics-")
     os.environ[METRICS_DIR] = path
     return path
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Raise ListenError unless a server could listen on (host, port) alone.
+
+    granian binds with SO_REUSEPORT, so a second instance on a taken port
+    would start and silently take half of the first one's connections.
+    granian (2.8) has no setting to turn that off; a plain bind shows whether
+    anything listens there. Another process may still take the port before
+    granian binds it: this catches the operator's mistake, not a race.
+    """
+    try:
+        family, type_, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                           flags=socket.AI_PASSIVE)[0]
+        with socket.socket(family, type_, proto) as probe:
+            if os.name == "posix":
+                # Lets the probe bind over connections of a stopped server
+                # still in TIME_WAIT, as the server itself will (a restart is
+                # no conflict), while a listening socket still refuses it.
+                # Not on Windows, where the option would let it share a port.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(addr)
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            reason = "address already in use (is another feedsvc or another server running there?)"
+        else:
+            reason = e.strerror or str(e)
+            reason = reason[:1].lower() + reason[1:]
+        raise ListenError(host, port, reason) from None
 
 
 # Control characters, C1 included, and the Unicode line separators.

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 import gzip
+import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -238,3 +241,34 @@ def test_a_metrics_folder_the_operator_set_is_used_and_kept(tmp_path, server_fac
     assert s.get("/feed.rss").status_code == 200
     assert s.terminate() == 0
     assert list((tmp_path / "prom").glob("counter_*.db"))
+
+
+@pytest.mark.parametrize("reuse_port", [False, True], ids=["plain", "reuse-port"])
+def test_serve_refuses_a_port_another_server_listens_on(tmp_path, reuse_port):
+    if reuse_port and not hasattr(socket, "SO_REUSEPORT"):
+        pytest.skip("no SO_REUSEPORT here")
+    cfg = write_config(tmp_path)
+    with socket.socket() as taken:
+        if reuse_port:  # as another granian listens, which a second one used to share
+            taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        proc = subprocess.Popen(feedsvc("serve", "--config", str(cfg), "--port", str(port), "--workers", "1"),
+                                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            _, err = proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                _, err = proc.communicate(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                _, err = proc.communicate()
+            pytest.fail(f"feedsvc serve started on a taken port: {err}")
+    assert proc.returncode != 0, err
+    assert time.monotonic() - started < 15
+    assert err.strip().splitlines() == [f"feedsvc: cannot listen on 127.0.0.1:{port}: address already in use "
+                                        "(is another feedsvc or another server running there?)"], err
