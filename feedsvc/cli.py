@@ -16,7 +16,7 @@ from . import __version__
 from .catalog import build_catalog
 from .config import Config, load_config
 from .entries import load_entries
-from .errors import ConfigError, FeedsvcError
+from .errors import ConfigError, FeedsvcError, ListenError
 from .export import export
 from .lint import lint
 from .refresher import new_refresher, utcnow
@@ -80,7 +80,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     if port is not None and not 0 < port < 65536:
         _fail_config(ConfigError("--port", f"must be a port number (1-65535), got {port}"))
     setup_logging()
-    from .server import ListenError, serve as run
+    from .server import serve as run
     try:
         run(config, server_name, host or config.host, port or config.port,
             workers or config.workers or default_workers(), threads or config.threads, access_log=not no_access_log)
@@ -106,7 +106,10 @@ def check(config_path: str | None, as_json: bool) -> None:
     """
     config = _config(config_path)
     now = utcnow()
-    loaded = load_entries(config.entries_path, config.site)
+    try:
+        loaded = load_entries(config.entries_path, config.site)
+    except ConfigError as e:   # no entries folder
+        _fail_config(e)
     catalog = build_catalog(loaded.entries, config, now)
     build_error = None
     feed_sizes: dict[str, int] = {}

@@ -68,3 +68,18 @@ class NotFound(FeedsvcError, LookupError):
     """No public resource at a path."""
 
     _default_message = "not found"
+
+
+class ListenError(FeedsvcError):
+    """``feedsvc serve`` cannot listen on its address; names it and says why."""
+
+    _default_message = "cannot listen"
+
+    def __init__(self, host: str, port: int, message: str | None = None) -> None:
+        self.host = host
+        self.port = port
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return f"cannot listen on {where}: {self.message}"

@@ -18,26 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config
-from .errors import ConfigError, FeedsvcError
+from .errors import ConfigError, ListenError
 
 log = logging.getLogger("feedsvc.server")
 
 METRICS_DIR = "PROMETHEUS_MULTIPROC_DIR"
-
-
-class ListenError(FeedsvcError):
-    """``feedsvc serve`` cannot listen on its address; names it and says why."""
-
-    _default_message = "cannot listen"
-
-    def __init__(self, host: str, port: int, message: str | None = None) -> None:
-        self.host = host
-        self.port = port
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-        return f"cannot listen on {where}: {self.message}"
 
 
 def serve(config: Config, server: str, host: str, port: int, workers: int, threads: int,

@@ -49,6 +49,16 @@ def test_check_reports_path_line_field_and_reason_and_exits_1(cfg, tmp_path):
     assert "nodate.md: error: date: required" in text.output
 
 
+@pytest.mark.parametrize("command, code", [(["check"], 2), (["export", "OUT"], 1)])
+def test_a_missing_entries_folder_is_one_line_naming_it_not_a_trace(cfg, tmp_path, command, code):
+    (tmp_path / "entries").rename(tmp_path / "elsewhere")
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    r = CliRunner().invoke(cli, [*args, "--config", str(cfg)])
+    assert r.exit_code == code and isinstance(r.exception, SystemExit)
+    (line,) = r.output.strip().splitlines()
+    assert "entries.path" in line and "does not exist" in line
+
+
 def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
     long = "Word " * 120
     (tmp_path / "entries" / "long.md").write_text(
