@@ -16,8 +16,8 @@ from . import __version__
 from .catalog import build_catalog
 from .config import Config, load_config
 from .entries import load_entries
-from .errors import ConfigError, FeedsvcError, ListenError
-from .export import export
+from .errors import ConfigError, ExportError, FeedsvcError, ListenError
+from .export import check_target, export
 from .lint import lint
 from .refresher import new_refresher, utcnow
 from .site import build_site
@@ -157,12 +157,21 @@ def export_command(out_dir: Path, config_path: str | None, no_gzip: bool) -> Non
     import dataclasses
     config = dataclasses.replace(_config(config_path), cache_path=None, scheduler_enabled=False)
     setup_logging(logging.WARNING)
+    try:
+        check_target(out_dir)   # before the build, which takes a while on a large site
+    except ExportError as e:
+        click.echo(f"feedsvc: export refused: {e}", err=True)
+        sys.exit(1)
     refresher = new_refresher(config)
     report = refresher.refresh()
     if not report.ok:
         click.echo(f"feedsvc: export failed: {report.error}", err=True)
         sys.exit(1)
-    count = export(refresher.store.current, out_dir, gzip=not no_gzip)
+    try:
+        count = export(refresher.store.current, out_dir, gzip=not no_gzip)
+    except ExportError as e:   # something appeared there meanwhile
+        click.echo(f"feedsvc: export refused: {e}", err=True)
+        sys.exit(1)
     errors = sum(1 for p in report.problems if p.severity == "error")
     click.echo(f"wrote {count} files to {out_dir} ({report.entries} entries, {len(report.feeds)} feeds"
                f"{f'; {errors} entry error(s), see feedsvc check' if errors else ''})")

@@ -83,3 +83,16 @@ class ListenError(FeedsvcError):
     def __str__(self) -> str:
         where = f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
         return f"cannot listen on {where}: {self.message}"
+
+
+class ExportError(FeedsvcError):
+    """``feedsvc export`` will not write to its target; names it and says why."""
+
+    _default_message = "cannot export there"
+
+    def __init__(self, path: str, message: str | None = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"

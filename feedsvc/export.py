@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 from typing import Protocol
 
+from .errors import ExportError
 from .resources import Resource
 
 
@@ -21,14 +22,34 @@ def file_for(path: str) -> str:
     return rel + "index.html" if rel == "" or rel.endswith("/") else rel
 
 
+def check_target(out: Path) -> None:
+    """Raise ExportError unless ``out`` may be replaced by an export: nothing
+    there yet, an earlier export (a symbolic link), or an empty folder.
+
+    An export replaces ``out`` as a whole. A folder with files in it is
+    somebody's (``feedsvc export .`` run in a site's folder would take its
+    config and entries with it), so it is refused, never emptied.
+    """
+    out = out.absolute()
+    if out.is_symlink() or not out.exists():
+        return
+    if not out.is_dir():
+        raise ExportError(str(out), "is a file; name a new folder (or an earlier export) to write the site to")
+    if any(out.iterdir()):
+        raise ExportError(str(out), "is a folder with files in it, which an export would replace as a whole; "
+                                    "name a new or empty folder, or an earlier export (a symbolic link)")
+
+
 def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
-    """Write the tree next to ``out``, then put it in place; returns the number of files.
+    """Write the tree next to ``out``, then put it in place; returns the number of files
+    written (the ``.gz`` ones included).
 
     ``out`` becomes a symbolic link to a fresh folder, switched with one rename,
     so a reader (or a CDN sync) sees the old tree or the new one, never a
-    half-written one. A plain folder already at ``out`` is replaced by two
-    renames instead (it is moved aside first, then removed).
+    half-written one. An empty folder at ``out`` is replaced by two renames
+    instead; anything else ``check_target`` refuses is left alone.
     """
+    check_target(out)
     out = out.absolute()
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -45,6 +66,7 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
             count += 1
             if gzip:  # nginx's gzip_static serves these as they are
                 target.with_name(target.name + ".gz").write_bytes(res.gzip_body)
+                count += 1
         os.chmod(stage, 0o755)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
@@ -64,8 +86,5 @@ def _switch(stage: Path, out: Path) -> None:
         if old is not None and old != stage and old.parent == out.parent and old.name.startswith(f".{out.name}."):
             shutil.rmtree(old, ignore_errors=True)
         return
-    aside = out.with_name(f".{out.name}.old")
-    shutil.rmtree(aside, ignore_errors=True)
-    os.replace(out, aside)
+    out.rmdir()   # empty (check_target): it cannot hold anything by now but what a race put there
     os.replace(stage, out)
-    shutil.rmtree(aside, ignore_errors=True)

@@ -123,6 +123,34 @@ def test_export_replaces_the_tree_in_one_switch(cfg, tmp_path):
     assert leftovers == [out.resolve().name]
 
 
+def test_export_refuses_a_folder_with_files_in_it_and_leaves_them(cfg, tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "keep.txt").write_text("somebody's")
+    r = CliRunner().invoke(cli, ["export", str(out), "--config", str(cfg)])
+    assert r.exit_code == 1 and "export refused" in r.output and "files in it" in r.output
+    assert [p.name for p in out.iterdir()] == ["keep.txt"] and not out.is_symlink()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".site.")]      # nothing staged
+
+
+def test_export_into_the_sites_own_folder_is_refused_and_takes_nothing(cfg, tmp_path, monkeypatch):
+    before = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*"))
+    monkeypatch.chdir(tmp_path)
+    r = CliRunner().invoke(cli, ["export", ".", "--config", str(cfg)])
+    assert r.exit_code == 1 and "export refused" in r.output
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
+
+
+def test_export_fills_an_empty_folder_and_counts_the_gzip_files(cfg, tmp_path):
+    out = tmp_path / "site"
+    out.mkdir()
+    r = run("export", str(out), "--config", str(cfg))
+    assert r.exit_code == 0
+    written = [p for p in out.rglob("*") if p.is_file()]
+    assert f"wrote {len(written)} files" in r.output and any(p.suffix == ".gz" for p in written)
+    assert (out / "feed.atom").is_file()
+
+
 def test_export_that_fails_leaves_the_old_tree(cfg, tmp_path, monkeypatch):
     out = tmp_path / "site"
     assert run("export", str(out), "--config", str(cfg)).exit_code == 0
