@@ -407,7 +407,7 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
     """(relative posix path, absolute path) of every entry file, in path order.
 
     Hidden files and folders (editor swap files, .git) are not entries; links
-    that lead outside the folder are not followed.
+    to folders are not followed, nor links to files outside the folder.
     """
     return iter((rel, Path(full)) for rel, full, _ in scan_entry_files(root))
 
@@ -423,13 +423,18 @@ def scan_entry_files(root: Path, progress: Progress | None = None) -> list[tuple
     ``progress``: (n, f) calls f(files found so far) after every n files.
     """
     found: list[tuple[str, str, os.stat_result | OSError]] = []
-    _walk(str(root), "", os.path.realpath(root), found, progress)
+    try:
+        st = os.stat(root)
+        seen = {(st.st_dev, st.st_ino)}
+    except OSError:
+        seen = set()
+    _walk(str(root), "", os.path.realpath(root), found, progress, seen)
     found.sort(key=lambda t: t[0])
     return found
 
 
 def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, os.stat_result | OSError]],
-          progress: Progress | None) -> None:
+          progress: Progress | None, seen: set[tuple[int, int]]) -> None:
     # A module function rather than a closure: a nested function that calls
     # itself is a reference cycle, and everything it holds (here every file's
     # stat, 100k of them on a large site) waited for the cyclic collector.
@@ -447,9 +452,20 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, 
             except OSError:
                 continue
             if is_dir:
-                if d.is_symlink() and not _inside(d.path, real_root):
+                # A link to a folder is not followed: inside the entries folder it is
+                # another name for a folder walked anyway (every file in it would be
+                # published twice, and a link to a parent made the walk endless);
+                # outside it, it is not the site's.
+                if d.is_symlink():
                     continue
-                _walk(d.path, f"{prefix}{name}/", real_root, found, progress)
+                try:
+                    st = d.stat(follow_symlinks=False)
+                except OSError:
+                    continue
+                if (st.st_dev, st.st_ino) in seen:   # a bind mount of a folder above it
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                _walk(d.path, f"{prefix}{name}/", real_root, found, progress, seen)
             elif name.endswith(".md"):
                 if d.is_symlink() and not _inside(d.path, real_root):
                     continue
@@ -491,6 +507,9 @@ def rescan(root: Path, previous: list[tuple[str, str, os.stat_result | OSError]]
             st = None
         if st is not None and os.path.islink(full) and not _inside(full, real_root):
             st = None
+        if st is not None and len(parts) > 1 and \
+                os.path.realpath(os.path.dirname(full)) != os.path.join(real_root, *parts[:-1]):
+            st = None   # under a link to a folder, which a walk does not follow either
         i = bisect.bisect_left(out, rel, key=lambda t: t[0])
         present = i < len(out) and out[i][0] == rel
         if st is None:

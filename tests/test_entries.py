@@ -834,6 +834,22 @@ def test_symlink_leading_outside_the_folder_is_not_followed(write_entry, config,
     assert [e.slug for e in load(config).entries] == ["inside"]
 
 
+def test_links_to_folders_are_not_followed_so_no_loop_or_alias_publishes_twice(write_entry, config, entries_dir):
+    write_entry("b/e1.md", front())
+    try:
+        os.symlink(".", entries_dir / "b" / "loop")        # b/loop/loop/... without end
+        os.symlink("..", entries_dir / "b" / "up")
+        os.symlink("b", entries_dir / "alias")             # another name for b
+    except OSError:  # pragma: no cover - platforms without symlinks
+        pytest.skip("symlinks not available")
+    result = load(config)
+    assert [e.path for e in result.entries] == ["b/e1.md"] and result.problems == ()
+    # Nor does a change reported under such a link (as a watch could name it) add it.
+    from feedsvc.entries import rescan, scan_entry_files
+    walked = scan_entry_files(entries_dir)
+    assert rescan(entries_dir, walked, {"alias/e1.md", "b/loop/e1.md"}) == walked
+
+
 # -- the cache -------------------------------------------------------------------
 
 def _rewrite(path: Path, text: str) -> None:
