@@ -37,9 +37,25 @@ def _config(path: str | None) -> Config:
         _fail_config(e)
 
 
+def _usable_cache_folder(config: Config) -> None:
+    """One line and exit 2 for a cache folder that cannot be made or written (a
+    file, a read-only place), instead of a trace from every worker in turn."""
+    path = config.cache_path
+    if path is None:
+        return
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise PermissionError(13, "not writable")
+    except OSError as e:
+        _fail_config(ConfigError("cache.path", f"cannot use {path} as the cache folder: "
+                                               f"{(e.strerror or str(e)).lower()}"))
+
+
 def app_or_exit():  # type: ignore[no-untyped-def]
     """The app from $FEEDSVC_CONFIG or ./config.toml; one clear line and exit 2 if the config is bad."""
     config = _config(None)
+    _usable_cache_folder(config)
     setup_logging()
     from .app import create_app
     return create_app(config)
@@ -79,6 +95,7 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     config = _config(config_path)
     if port is not None and not 0 < port < 65536:
         _fail_config(ConfigError("--port", f"must be a port number (1-65535), got {port}"))
+    _usable_cache_folder(config)
     setup_logging()
     from .server import serve as run
     try:

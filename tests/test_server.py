@@ -17,7 +17,7 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
-from .servers import ROOT, Server, feedsvc
+from .servers import ROOT, Server, feedsvc, free_port
 
 
 def write_config(tmp_path: Path, interval: int = 3600, extra: str = "") -> Path:
@@ -155,6 +155,22 @@ def test_bad_config_stops_startup_with_one_line_and_status_2(tmp_path):
         assert len(lines) == 1 and "Traceback" not in r.stderr
     assert "site.base_url" in subprocess.run(feedsvc("check", "--config", str(cfg)), capture_output=True,
                                              text=True, timeout=30).stderr
+
+
+def test_a_cache_folder_that_cannot_be_made_stops_serve_with_one_line_and_status_2(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    cfg = write_config(tmp_path, extra=f'[cache]\npath = "{tmp_path / "a-file"}"\n')
+    proc = subprocess.Popen(feedsvc("serve", "--config", str(cfg), "--port", str(free_port())), cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:   # it started after all: stop it and its workers
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 2, err
+    (line,) = err.strip().splitlines()
+    assert "cache.path" in line and "a-file" in line
 
 
 def test_flask_reloader_starts_one_scheduler(tmp_path):
