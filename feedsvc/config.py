@@ -6,6 +6,7 @@ error messages and the README's configuration table all come from it.
 from __future__ import annotations
 
 import json
+import re
 import os
 import tomllib
 import unicodedata
@@ -13,7 +14,7 @@ import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from .errors import ConfigError
 from .model import Author
@@ -47,9 +48,10 @@ REQUIRED = object()
 
 SETTINGS: tuple[Setting, ...] = (
     Setting("site", "title", "text", REQUIRED, "Name of the publication, the title of the site-wide feed."),
-    Setting("site", "base_url", "url", REQUIRED, "Absolute public URL of the site; every link and default id is made from it."),
+    Setting("site", "base_url", "url", REQUIRED, "Absolute public http(s) URL of the site, without credentials, query or fragment; every link and "
+            "default id is made from it (a domain beyond ASCII in its xn-- form)."),
     Setting("site", "description", "str", "", "One line about the site, the feeds' description/subtitle."),
-    Setting("site", "language", "str", "en", "Language tag of the content (RSS language, JSON Feed language, xml:lang)."),
+    Setting("site", "language", "language", "en", "BCP 47 language tag of the content, such as en or zh-Hans (RSS language, JSON Feed language, xml:lang)."),
     Setting("site", "timezone", "tz", "UTC", "IANA zone for entry dates written without an offset."),
     Setting("site", "author", "author", None, "Default author: a name or { name, email, uri }; defaults to the site title."),
     Setting("entries", "path", "path", "entries", "Folder of entry files (*.md, searched recursively)."),
@@ -142,13 +144,45 @@ def _nonempty(v: Any) -> str:
 
 
 def _url(v: Any) -> str:
+    """The site's base URL, as every id and link is made from it: ASCII (a
+    domain in its A-label form), no white space, no credentials."""
     s = _nonempty(v)
+    if any(c.isspace() or not c.isprintable() for c in s):
+        raise ValueError(f"must not contain spaces or control characters, got {s!r}")
     parts = urlsplit(s)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"must be an absolute http(s) URL, got {s!r}")
     if parts.query or parts.fragment:
         raise ValueError(f"must not have a query or fragment, got {s!r}")
-    return s.rstrip("/")
+    if "@" in parts.netloc:
+        raise ValueError(f"must not hold a user name or password: every feed would publish it, got {s!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"has a port out of range (1-65535), got {s!r}") from None
+    if s.isascii():
+        return s.rstrip("/")   # as written: a feed's id is made from it, and must not change
+    # Ids are tag: URIs, whose domain is ASCII (RFC 4151), and links are URIs:
+    # the domain in its A-label form, the path percent-encoded.
+    host = parts.hostname
+    try:
+        host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise ValueError(f"has a domain name that cannot be written in ASCII (IDNA), got {s!r}") from None
+    netloc = f"{host}:{port}" if port is not None else host
+    path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")
+    return urlunsplit((parts.scheme, netloc, path, "", "")).rstrip("/")
+
+
+# A BCP 47 language tag's shape (RFC 5646 2.1): letters, then subtags of letters and digits.
+_LANGUAGE = re.compile(r"[A-Za-z]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+
+
+def _language(v: Any) -> str:
+    s = _nonempty(v)
+    if _LANGUAGE.fullmatch(s) is None:
+        raise ValueError(f"must be a language tag such as 'en', 'en-GB' or 'zh-Hans', got {s!r}")
+    return s
 
 
 def _tz(v: Any) -> str:
@@ -236,8 +270,9 @@ def _author(v: Any) -> Author | None:
 
 
 CHECKS: dict[str, Callable[[Any], Any]] = {
-    "str": _text, "text": _nonempty, "url": _url, "tz": _tz, "bool": _bool, "posint": _posint, "count": _count,
-    "port": _port, "urls": _urls, "formats": _formats, "author": _author, "path": _nonempty,
+    "str": _text, "text": _nonempty, "url": _url, "language": _language, "tz": _tz, "bool": _bool,
+    "posint": _posint, "count": _count, "port": _port, "urls": _urls, "formats": _formats, "author": _author,
+    "path": _nonempty,
 }
 
 

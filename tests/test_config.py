@@ -321,6 +321,11 @@ def test_bad_value_is_an_error_naming_the_key(tmp_path, extra, key):
         ('base_url = "/news"', "site.base_url"),
         ('base_url = "ftp://news.example.org"', "site.base_url"),
         ('base_url = "https://news.example.org/?x=1"', "site.base_url"),
+        ('base_url = "https://news example.org"', "site.base_url"),
+        ('base_url = "https://news.example.org:99999"', "site.base_url"),
+        ('base_url = "https://editor:secret@news.example.org"', "site.base_url"),
+        ('language = ""', "site.language"),
+        ('language = "not a tag!!"', "site.language"),
         ('timezone = "Mars/Olympus_Mons"', "site.timezone"),
         ('timezone = "../etc/passwd"', "site.timezone"),
         ('title = "  "', "site.title"),
@@ -335,6 +340,17 @@ def test_bad_site_value_is_an_error_naming_the_key(tmp_path, site_line, key):
     lines[site_line.split(" ", 1)[0]] = site_line  # replaces a required line or adds one
     err = error(write(tmp_path, "[site]\n" + "\n".join(lines.values()) + "\n"))
     assert err.key == key
+
+
+@pytest.mark.parametrize(("given", "used"), [
+    ("https://例子.测试/", "https://xn--fsqu00a.xn--0zwm56d"),              # ids are tag: URIs: ASCII domains
+    ("https://news.example.org:8443/nouvelles/été/", "https://news.example.org:8443/nouvelles/%C3%A9t%C3%A9"),
+    ("https://News.Example.org/", "https://News.Example.org"),       # as written: the feeds' ids are made from it
+    ("https://news.example.org/news/", "https://news.example.org/news"),
+])
+def test_base_url_is_kept_as_the_ascii_uri_every_link_is_made_from(tmp_path, given, used):
+    c = load(write(tmp_path, f'[site]\ntitle = "T"\nbase_url = "{given}"\n'), {})
+    assert c.site.base_url == used
 
 
 def test_unknown_timezone_message_suggests_an_iana_name(tmp_path):
