@@ -121,12 +121,15 @@ def check(config_path: str | None, as_json: bool) -> None:
 
     Exit 0 when every entry can be published (warnings allowed), 1 otherwise.
     """
-    config = _config(config_path)
-    now = utcnow()
     try:
-        loaded = load_entries(config.entries_path, config.site)
-    except ConfigError as e:   # no entries folder
+        config = load_config(config_path, os.environ)
+        loaded = load_entries(config.entries_path, config.site)   # raises for no entries folder
+    except ConfigError as e:
+        if as_json:   # a tool reading the answer gets JSON whatever went wrong
+            click.echo(json.dumps({"ok": False, "config_error": {"key": e.key, "message": str(e)}}, indent=2))
+            sys.exit(EXIT_CONFIG)
         _fail_config(e)
+    now = utcnow()
     catalog = build_catalog(loaded.entries, config, now)
     build_error = None
     feed_sizes: dict[str, int] = {}

@@ -49,6 +49,14 @@ def test_check_reports_path_line_field_and_reason_and_exits_1(cfg, tmp_path):
     assert "nodate.md: error: date: required" in text.output
 
 
+def test_check_json_answers_json_for_a_config_error_too(cfg, tmp_path):
+    (tmp_path / "entries").rename(tmp_path / "elsewhere")
+    r = CliRunner().invoke(cli, ["check", "--config", str(cfg), "--json"])
+    assert r.exit_code == 2
+    out = json.loads(r.stdout)
+    assert out["ok"] is False and out["config_error"]["key"] == "entries.path"
+
+
 @pytest.mark.parametrize("command, code", [(["check"], 2), (["export", "OUT"], 1)])
 def test_a_missing_entries_folder_is_one_line_naming_it_not_a_trace(cfg, tmp_path, command, code):
     (tmp_path / "entries").rename(tmp_path / "elsewhere")
