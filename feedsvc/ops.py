@@ -46,7 +46,7 @@ def admin_refresh() -> Response:
     data = report.as_dict()
     if service.notifier is not None:
         # delivery runs in the background; this is each hub's state right now
-        data["websub"] = service.notifier.status()
+        data["websub"], data["websub_by_pid"] = service.websub_status(after=report)
     return _json(data, 200 if report.ok else 500)
 
 
@@ -65,12 +65,13 @@ def status() -> Response:
         schedule = {"pid": os.getpid(), "interval_seconds": service.config.refresh_interval,
                     **{k: v.isoformat() if v else None for k, v in service.scheduler.next_runs().items()}}
     feeds = snap.feed_paths
+    websub, websub_by = service.websub_status()
     return _json({
         "version": __version__,
         "started_at": service.started_at.isoformat(),
         "pid": os.getpid(),
         "snapshot": getattr(snap, "generation", "") or None,
-        "refreshing": service.refresher.running,
+        "refreshing": service.refreshing,
         "last_refresh": _brief(last),
         "schedule": schedule,
         "counts": {
@@ -81,7 +82,8 @@ def status() -> Response:
             "drafts": (last or {}).get("drafts"),
         },
         "problems": (last or {}).get("problems", []),
-        "websub": service.notifier.status() if service.notifier is not None else None,
+        "websub": websub,
+        "websub_by_pid": websub_by,
     })
 
 

@@ -492,6 +492,12 @@ class SnapshotStore:
     def read_schedule(self) -> dict[str, Any] | None:
         return self._read_json("schedule.json")
 
+    def write_websub(self, data: dict[str, Any]) -> None:
+        self._write_json("websub.json", data)
+
+    def read_websub(self) -> dict[str, Any] | None:
+        return self._read_json("websub.json")
+
     def _write_json(self, name: str, data: dict[str, Any]) -> None:
         atomic_write(self.root / name, json.dumps(data).encode())
 

@@ -1,12 +1,15 @@
 """The running service: config, store, refresher and scheduler wired together (no Flask)."""
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
+from typing import Any
 
 from .config import Config
 from .priority import behind_requests
@@ -19,6 +22,9 @@ log = logging.getLogger("feedsvc")
 LEADER_WAIT_SECONDS = 120
 SAVE_GRACE_SECONDS = 8
 LOST_ASK_SECONDS = 5
+# An admin answer from a worker that did not run the refresh waits this long, at most,
+# for the worker that did to share its hubs' state after queuing the notifications.
+WEBSUB_WAIT_SECONDS = 2
 
 
 def _alive(pid: object) -> bool:
@@ -31,6 +37,31 @@ def _alive(pid: object) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _held(path: Path) -> bool:
+    """Whether some process (this one included) holds the flock on ``path``.
+
+    Probed on a descriptor of its own, not through ``FileLock``, whose one
+    descriptor and thread lock belong to this process's refreshes. Shared and
+    non-blocking: the probe never waits, and a refresh that asks for the lock
+    in the same instant waits only for the unlock just below, never fails.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:       # no such file yet: nobody has ever refreshed here
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
 
 
 @dataclass
@@ -61,6 +92,68 @@ class Service:
     @property
     def is_leader(self) -> bool:
         return self.scheduler.running
+
+    @property
+    def refreshing(self) -> bool:
+        """Whether any process refreshes now. The refresh lock tells for the
+        others: the kernel frees it when a process dies, so one killed in the
+        middle of a refresh does not leave this true."""
+        if self.refresher.running:
+            return True
+        disk = self.store.disk
+        return disk is not None and _held(disk.refresh_lock.path)
+
+    def _share_websub(self, hubs: list[dict[str, object]]) -> None:
+        disk = self.store.disk
+        assert disk is not None
+        disk.write_websub({"pid": os.getpid(), "written": time.time(), "hubs": hubs})
+
+    def _shared_websub(self) -> dict[str, Any] | None:
+        """What the process that last notified wrote, if it is about the hubs configured here."""
+        disk = self.store.disk
+        assert disk is not None and self.notifier is not None
+        try:
+            data = disk.read_websub()
+        except OSError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:
+            by_url = {h["url"]: h for h in data["hubs"]}
+            if set(by_url) != set(self.notifier.workers) or not isinstance(data["written"], (int, float)):
+                return None    # left by a run with other hubs, or not ours at all
+        except (KeyError, TypeError):
+            return None
+        return {"pid": data.get("pid"), "written": data["written"],
+                "hubs": [by_url[u] for u in self.notifier.workers]}
+
+    def websub_status(self, after: RefreshReport | None = None) -> tuple[list[dict[str, object]] | None, int | None]:
+        """Each hub's state, and the pid of the process it is from.
+
+        Only a process that refreshes notifies (the one running the scheduler,
+        as a rule), so the others show what it shared in the cache folder: the
+        newest state wins, this process's own or the file's. ``after``: a
+        refresh just answered; when another process ran it, wait a moment for
+        the state that includes its notifications.
+        """
+        notifier = self.notifier
+        if notifier is None:
+            return None, None
+        if self.store.disk is None:
+            return notifier.status(), os.getpid()
+        if after is not None and after.ok and after.changed_feeds and after.by_pid != os.getpid():
+            since = after.finished.timestamp()
+            deadline = time.monotonic() + WEBSUB_WAIT_SECONDS
+            while time.monotonic() < deadline:
+                shared = self._shared_websub()
+                if shared is not None and shared["written"] >= since:
+                    break
+                time.sleep(0.01)
+        shared = self._shared_websub()
+        mine = notifier.changed_at
+        if shared is None or (mine is not None and (shared["pid"] == os.getpid() or mine >= shared["written"])):
+            return notifier.status(), os.getpid()
+        return shared["hubs"], shared["pid"]
 
     def refresh(self) -> RefreshReport:
         return self.refresher.refresh()
@@ -187,6 +280,10 @@ class Service:
 
     def _lead(self) -> None:
         log.info("process %s runs the scheduler", os.getpid())
+        if self.notifier is not None:
+            # It notifies from now on: every process shows its counts, not those
+            # an earlier leader (of this run or an earlier one) left behind.
+            self.notifier.changed()
         self.scheduler.start()
         self._watch()
 
@@ -218,5 +315,7 @@ def make_service(config: Config, clock: Clock = utcnow) -> Service:
     notifier = Notifier(config.websub_hubs, config.websub_timeout, config.websub_retries) \
         if config.websub_hubs else None
     service = Service(config, refresher, scheduler, clock(), notifier=notifier)
+    if notifier is not None and refresher.disk is not None:
+        notifier.on_change = service._share_websub
     refresher.listeners.append(service.announce)
     return service

@@ -4,6 +4,9 @@ A refresh hands over the self URLs of the feeds whose bytes changed; one
 thread per hub posts ``hub.mode=publish`` with ``hub.url`` and ``hub.topic``
 (the two names hubs use), retrying with doubling pauses. A hub that is slow or
 down delays nothing but its own queue, and costs a logged warning.
+
+Only the process that refreshes notifies; ``on_change`` hands each new state
+of the hubs to whoever shows it in the other processes (see ``Service``).
 """
 from __future__ import annotations
 
@@ -47,12 +50,14 @@ class HubState:
 
 class _HubWorker:
     def __init__(self, state: HubState, timeout: float, retries: int, post: Post,
-                 on_result: Callable[[str, bool], None], backoff: float) -> None:
+                 on_result: Callable[[str, bool], None], backoff: float,
+                 on_done: Callable[[], None] = lambda: None) -> None:
         self.state = state
         self.timeout = timeout
         self.retries = retries
         self.post = post
         self.on_result = on_result
+        self.on_done = on_done
         self.backoff = backoff
         self.queue: queue.Queue[str | None] = queue.Queue()
         self.lock = threading.Lock()
@@ -73,6 +78,8 @@ class _HubWorker:
             finally:
                 with self.lock:
                     self.state.queued -= 1
+                # after the count drops, so that what is shared says "delivered", not "in flight"
+                self.on_done()
 
     def _deliver(self, topic: str) -> None:
         body = urllib.parse.urlencode({"hub.mode": "publish", "hub.url": topic, "hub.topic": topic}).encode()
@@ -108,14 +115,37 @@ def _now() -> str:
 
 class Notifier:
     def __init__(self, hubs: tuple[str, ...], timeout: float = 10, retries: int = 3, post: Post = http_post,
-                 backoff: float = 1.0) -> None:
+                 backoff: float = 1.0, on_change: Callable[[list[dict[str, object]]], None] | None = None) -> None:
         from . import metrics
         self._metrics = metrics
+        self.on_change = on_change
+        self.changed_at: float | None = None     # time.time() of this process's last change; None: none yet
+        # One at a time, so that a state taken earlier never lands after a later one.
+        self._share_lock = threading.Lock()
+        self._share_failing = False
 
         def record(hub: str, ok: bool) -> None:
             metrics.WEBSUB.labels(hub, "ok" if ok else "failed").inc()
 
-        self.workers = {h: _HubWorker(HubState(h), timeout, retries, post, record, backoff) for h in hubs}
+        self.workers = {h: _HubWorker(HubState(h), timeout, retries, post, record, backoff, self.changed)
+                        for h in hubs}
+
+    def changed(self) -> None:
+        """Hand the hubs' state to ``on_change`` now (called on every change).
+
+        Never raises: a state that cannot be shared must not stop delivery."""
+        with self._share_lock:
+            self.changed_at = time.time()
+            if self.on_change is None:
+                return
+            try:
+                self.on_change(self.status())
+            except Exception as e:
+                if not self._share_failing:   # once per run of failures, not once per notification
+                    log.warning("cannot share the WebSub hubs' state with the other processes: %s", e)
+                self._share_failing = True
+            else:
+                self._share_failing = False
 
     def publish(self, topics: list[str]) -> int:
         """Queue one notification per topic for every hub; returns how many were queued.
@@ -133,6 +163,10 @@ class Notifier:
                     w.state.queued += 1
                     w.queue.put(topic)
                     count += 1
+        if topics:
+            # even with nothing new queued: a process waiting for the state
+            # after this refresh learns that this is it
+            self.changed()
         return count
 
     def status(self) -> list[dict[str, object]]:

@@ -159,3 +159,34 @@ def test_metrics_count_refreshes_requests_and_304s(site, app):
     assert delta("feedsvc_http_response_bytes_total", route="/feed.<fmt>") > 0
     assert after[("feedsvc_entries", (("state", "published"),))] == 1
     assert after[("feedsvc_feeds", ())] == 6
+
+
+def test_status_shows_a_refresh_another_process_runs_and_probing_takes_nothing(site, app):
+    import fcntl
+    import os
+    import time
+
+    service = get_app_service(app)
+    client = app.test_client()
+    lock = service.store.disk.refresh_lock
+    assert client.get("/status").get_json()["refreshing"] is False
+    # What another process's refresh holds: the flock, through a descriptor of its own
+    fd = os.open(lock.path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        started = time.monotonic()
+        assert client.get("/status").get_json()["refreshing"] is True
+        assert time.monotonic() - started < 1.0         # the probe does not wait for the lock
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    assert client.get("/status").get_json()["refreshing"] is False
+    # the probe let go: a refresh gets the lock at once
+    assert lock.acquire(blocking=False)
+    try:
+        # held by this process's own lock object (and its thread lock): still no wait, still true
+        started = time.monotonic()
+        assert service.refreshing is True and time.monotonic() - started < 1.0
+    finally:
+        lock.release()
+    assert service.refreshing is False

@@ -165,3 +165,73 @@ def test_admin_refresh_answer_includes_the_hubs_state(site, hub, make_config, cl
     app = create_app(config, clock=clock)
     body = app.test_client().post("/admin/refresh", headers={"Authorization": "Bearer t"}).get_json()
     assert body["websub"][0]["url"] == hub.url
+
+
+def test_every_change_of_the_hubs_state_is_handed_on_and_a_failure_to_do_so_stops_nothing(caplog):
+    h = Hub()
+    states = []
+
+    def share(state):
+        states.append(state)
+        if len(states) == 1:
+            raise OSError("No space left on device")
+
+    try:
+        n = Notifier((h.url,), timeout=2, retries=0, on_change=share)
+        assert n.changed_at is None
+        n.publish(["t1"])
+        assert n.wait_idle(10)
+        deadline = time.monotonic() + 5
+        while len(states) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert h.topics() == ["t1"] and n.status()[0]["sent"] == 1
+        assert states[0][0]["queued"] == 1 or states[0][0]["sent"] == 1
+        assert states[-1] == n.status() and states[-1][0]["queued"] == 0
+        assert n.changed_at is not None
+        assert "No space left on device" in caplog.text
+        n.close()
+    finally:
+        h.stop()
+
+
+def test_a_process_that_notified_nothing_shows_what_the_notifying_one_shared(site, hub, make_app, write_entry):
+    import os
+
+    app = make_app(websub={"hubs": [hub.url]})
+    service = get_app_service(app)
+    assert service.notifier.wait_idle(10)
+    disk = service.store.disk
+    deadline = time.monotonic() + 5
+    while (disk.read_websub() or {}).get("hubs") != service.notifier.status() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    shared = disk.read_websub()
+    assert shared["pid"] == os.getpid() and shared["hubs"] == service.notifier.status()
+    assert shared["hubs"][0]["sent"] >= 1
+
+    other = {"pid": 999999, "written": time.time() + 1,   # newer than anything this process did
+             "hubs": [{**shared["hubs"][0], "sent": 42}]}
+    disk.write_websub(other)
+    s = app.test_client().get("/status").get_json()
+    assert s["websub"][0]["sent"] == 42 and s["websub_by_pid"] == 999999
+
+    disk.write_websub({**other, "hubs": [{**other["hubs"][0], "url": "https://elsewhere.example/hub"}]})
+    s = app.test_client().get("/status").get_json()
+    assert s["websub"] == service.notifier.status() and s["websub_by_pid"] == os.getpid()
+
+    disk.write_websub({**other, "written": time.time() - 3600})   # older than this process's own change
+    s = app.test_client().get("/status").get_json()
+    assert s["websub"] == service.notifier.status() and s["websub_by_pid"] == os.getpid()
+
+
+def test_without_a_cache_folder_a_process_shows_its_own_hubs_state(site, hub, make_config, clock):
+    import dataclasses
+    import os
+
+    from feedsvc.app import create_app
+    config = dataclasses.replace(make_config(websub={"hubs": [hub.url]}), cache_path=None)
+    app = create_app(config, clock=clock)
+    service = get_app_service(app)
+    assert service.notifier.on_change is None and service.notifier.wait_idle(10)
+    s = app.test_client().get("/status").get_json()
+    assert s["websub"] == service.notifier.status() and s["websub_by_pid"] == os.getpid()
+    assert s["websub"][0]["sent"] >= 1

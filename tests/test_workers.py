@@ -1,6 +1,7 @@
 """Several worker processes on 127.0.0.1: they agree, follow a refresh, survive a kill, restart warm."""
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -13,6 +14,7 @@ import requests
 
 from .servers import Server, feedsvc
 from .test_server import write, write_config
+from .test_websub import Hub
 
 TOKEN = "workers-token"
 
@@ -263,3 +265,85 @@ def test_every_worker_serves_an_article_published_and_then_deleted_by_patched_re
     time.sleep(1.0)
     assert statuses(s, "/articles/b/") == {404}
     assert statuses(s, "/articles/a/") == {200}
+
+
+def status_by_pid(server, n=60):
+    """pid -> the /status answers that worker gave, over n new connections."""
+    seen: dict[int, list[dict]] = {}
+    for _ in range(n):
+        st = requests.get(server.base + "/status", timeout=5, headers={"Connection": "close"}).json()
+        seen.setdefault(st["pid"], []).append(st)
+    return seen
+
+
+@pytest.fixture
+def hub():
+    h = Hub()
+    yield h
+    h.stop()
+
+
+def test_every_worker_shows_the_hub_counts_of_the_worker_that_notifies(cluster, hub):
+    start, tmp = cluster
+    write_config(tmp, extra=f'[websub]\nhubs = ["{hub.url}"]\n')
+    s = start(2).wait_settled()
+    write(tmp, "b.md", "Beta", "2025-07-02T00:00:00Z")
+    r = requests.post(s.base + "/admin/refresh", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert r.status_code == 200 and r.json()["ok"]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        hubs = s.get("/status").json()["websub"]
+        if hub.topics() and hubs[0]["sent"] >= 1 and hubs[0]["queued"] == 0:
+            break
+        time.sleep(0.02)
+    time.sleep(0.2)             # the notifying worker writes its state just after updating it
+    seen = status_by_pid(s)
+    assert len(seen) == 2
+    for pid, answers in seen.items():
+        for st in answers:
+            assert st["websub"][0]["url"] == hub.url
+            assert st["websub"][0]["sent"] >= 1, (pid, st["websub"])
+            assert st["websub_by_pid"] == st["schedule"]["pid"]
+
+
+def test_every_admin_refresh_answer_includes_the_notifications_it_caused(cluster, hub):
+    start, tmp = cluster
+    write_config(tmp, extra=f'[websub]\nhubs = ["{hub.url}"]\n')
+    s = start(2).wait_settled()
+    for i in range(6):          # new connections land on both workers
+        deadline = time.monotonic() + 10
+        while True:             # the earlier notifications are all delivered
+            state = s.get("/status").json()["websub"][0]
+            if state["queued"] == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        before = state["sent"] + state["failed"]
+        write(tmp, f"n{i}.md", f"New {i}", f"2025-08-0{i + 1}T00:00:00Z")
+        r = requests.post(s.base + "/admin/refresh", headers={"Authorization": f"Bearer {TOKEN}",
+                                                               "Connection": "close"}, timeout=30).json()
+        assert r["ok"] and r["added"]
+        after = r["websub"][0]
+        assert after["sent"] + after["failed"] + after["queued"] > before, (i, before, after)
+
+
+def test_every_worker_reports_a_refresh_another_process_runs(cluster):
+    start, tmp = cluster
+    s = start(2).wait_settled()
+    fd = os.open(tmp / ".feedsvc-cache" / "refresh.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + 10
+        while True:             # as a refresh does; fails the test rather than wait forever
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+        held = status_by_pid(s, 40)
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+    free = status_by_pid(s, 40)
+    assert len(held) == 2 and len(free) == 2
+    assert {pid: {st["refreshing"] for st in sts} for pid, sts in held.items()} == {pid: {True} for pid in held}
+    assert {pid: {st["refreshing"] for st in sts} for pid, sts in free.items()} == {pid: {False} for pid in free}
