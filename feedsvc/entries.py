@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import errno
 import mimetypes
 import os
 import re
+import reprlib
 import stat
 import unicodedata
 from dataclasses import dataclass, field
@@ -84,12 +86,42 @@ def _text(raw: bytes, path: str) -> tuple[str, int, int | None]:
     return text, removed, first_bad
 
 
+# An article is a few kilobytes; this is far beyond any, and keeps a file that
+# is not one (a log, a disk image renamed .md) from taking every worker's memory.
+MAX_ENTRY_BYTES = 16 * 2**20
+
+
+def checked_stat(st: os.stat_result) -> os.stat_result | OSError:
+    """``st``, or the error that keeps the file from being read as an entry."""
+    if not stat.S_ISREG(st.st_mode):
+        # Opening a FIFO waits for a writer, and a device can give bytes without end.
+        return OSError(errno.EINVAL, "not a regular file (a FIFO, a device or a socket), so it is not read")
+    if st.st_size > MAX_ENTRY_BYTES:
+        return OSError(errno.EFBIG, f"{st.st_size:,} bytes: an entry file may have "
+                                    f"{MAX_ENTRY_BYTES // 2**20} MiB at most")
+    return st
+
+
+def read_entry_bytes(full: str) -> bytes:
+    """An entry file's bytes, if it is a regular file of an entry's size (OSError
+    if not). Opened without waiting, so a FIFO swapped in after the walk cannot
+    hang the refresh either."""
+    fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        checked = checked_stat(os.fstat(fh.fileno()))
+        if isinstance(checked, OSError):
+            raise checked
+        raw = fh.read(MAX_ENTRY_BYTES + 1)
+    if len(raw) > MAX_ENTRY_BYTES:   # it grew after the stat
+        raise OSError(errno.EFBIG, f"more than {MAX_ENTRY_BYTES // 2**20} MiB: too large for an entry file")
+    return raw
+
+
 def read_body(file: str, path: str, digest: str = "") -> tuple[str, bool]:
     """The Markdown body of an entry file, read again: what ``parse_entry`` found,
     without the YAML; and whether the file still has the bytes ``digest`` names."""
     try:
-        with open(file, "rb") as fh:
-            raw = fh.read()
+        raw = read_entry_bytes(file)
         text, _, _ = _text(raw, path)
     except (OSError, EntryError):
         return "", False
@@ -174,7 +206,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     if draft is None:
         draft = False
     if not isinstance(draft, bool):
-        raise EntryError(path, "draft", f"expected true or false, got {draft!r}")
+        raise EntryError(path, "draft", f"expected true or false, got {_short(draft)}")
 
     summary_value = _scalar(meta, "summary", path)
     summary = " ".join(clean_text(summary_value).split()) if summary_value else ""
@@ -205,12 +237,29 @@ def _split(text: str, path: str) -> tuple[dict[Any, Any], str, int]:
         line = mark.line + 2 if mark is not None else None
         reason = getattr(e, "problem", None) or str(e)
         raise EntryError(path, "front matter", f"invalid YAML: {reason}", line=line) from None
+    except Exception as e:
+        # PyYAML's constructors raise what they meet for a value their tag cannot
+        # take (KeyError for "!!bool maybe", AttributeError for "!!timestamp soon").
+        raise EntryError(path, "front matter", f"invalid YAML: a value its tag cannot take "
+                                               f"({type(e).__name__}: {_short(str(e))})") from None
     if meta is None:
         meta = {}
     if not isinstance(meta, dict):
         raise EntryError(path, "front matter", f"must be a mapping of keys to values, got {type(meta).__name__}",
                          line=2)
     return meta, body, body_line
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 100
+_REPR.maxlist = _REPR.maxdict = _REPR.maxtuple = 4
+_REPR.maxlevel = 2
+
+
+def _short(v: Any) -> str:
+    """``repr(v)``, cut short: a value in an error message can be a YAML alias
+    bomb whose full form is gigabytes (it is shared, not copied, until printed)."""
+    return _REPR.repr(v)
 
 
 def _when(v: Any) -> Any:
@@ -229,10 +278,10 @@ def _scalar(meta: Mapping[Any, Any], key: str, path: str, *, required: bool = Fa
         return None
     if isinstance(v, bool):
         # YAML reads a bare yes/no/on/off/true/false as a truth value.
-        raise EntryError(path, key, f"expected text, got the truth value {v!r}; put the text in quotes "
+        raise EntryError(path, key, f"expected text, got the truth value {_short(v)}; put the text in quotes "
                          f"({key}: \"...\") to keep it as written")
     if isinstance(v, (dict, list)):
-        raise EntryError(path, key, f"expected text, got {type(v).__name__} {v!r}")
+        raise EntryError(path, key, f"expected text, got {type(v).__name__} {_short(v)}")
     if isinstance(v, (int, float, date, frontmatter.Numeral)):
         v = str(v)   # a Numeral as written; a plain str for what is kept and stored
     if not isinstance(v, str):
@@ -244,6 +293,9 @@ def _line(s: str | None) -> str:
     return " ".join((s or "").split())
 
 
+MAX_NAMES = 100   # categories, and tags, per entry
+
+
 def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     v = meta.get(key)
     if v is None:
@@ -251,16 +303,20 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     if isinstance(v, str):
         v = [v]
     if not isinstance(v, list):
-        raise EntryError(path, key, f"expected a list of names, got {type(v).__name__} {v!r}")
-    out: list[str] = []
+        raise EntryError(path, key, f"expected a list of names, got {type(v).__name__} {_short(v)}")
+    out: dict[str, None] = {}
     for item in v:
         if isinstance(item, (dict, list)) or isinstance(item, bool) or item is None:
-            raise EntryError(path, key, f"expected a list of names, found {item!r} in it")
+            raise EntryError(path, key, f"expected a list of names, found {_short(item)} in it")
         # One spelling per name: "é" typed as one character or as "e" and a
         # combining accent is the same category, not a slug collision.
         name = unicodedata.normalize("NFC", _line(clean_text(str(item))))
-        if name and name not in out:
-            out.append(name)
+        if name:
+            out[name] = None
+            if len(out) > MAX_NAMES:
+                # Each category is three feeds, and each of them lists every name
+                # of the entry: one file with thousands took minutes and gigabytes.
+                raise EntryError(path, key, f"more than {MAX_NAMES} names; an entry may have {MAX_NAMES} at most")
     return tuple(out)
 
 
@@ -282,10 +338,10 @@ def _author(v: Any, path: str) -> Author | None:
         email = v.get("email")
         uri = v.get("uri", v.get("url"))
         if email is not None and (not isinstance(email, str) or "@" not in email):
-            raise EntryError(path, "author.email", f"not an e-mail address: {email!r}")
+            raise EntryError(path, "author.email", f"not an e-mail address: {_short(email)}")
         if uri is not None:
             if not isinstance(uri, str) or not _is_http_url(uri.strip()):
-                raise EntryError(path, "author.uri", f"expected an absolute http(s) URL, got {uri!r}")
+                raise EntryError(path, "author.uri", f"expected an absolute http(s) URL, got {_short(uri)}")
             uri = _ascii_url(uri.strip(), path, "author.uri")
         return Author(_line(clean_text(name)), email.strip() if email else None, uri)
     raise EntryError(path, "author", f"expected a name or {{name, email, uri}}, got {type(v).__name__}")
@@ -296,13 +352,13 @@ def _absolute(value: str, base: str, path: str, key: str) -> str:
     # A space in a path is common ("lead photo.jpg") and becomes %20 below;
     # other white space in a URL is a mistake.
     if any(c.isspace() and c != " " for c in value):
-        raise EntryError(path, key, f"a URL cannot contain tabs or line breaks: {value!r}")
+        raise EntryError(path, key, f"a URL cannot contain tabs or line breaks: {_short(value)}")
     try:
         url = urljoin(base, value)
     except ValueError:  # "http://[oops": urllib refuses it outright
         url = ""
     if not _is_http_url(url) or " " in urlsplit(url).netloc:
-        raise EntryError(path, key, f"expected an http(s) URL or a path, got {value!r}")
+        raise EntryError(path, key, f"expected an http(s) URL or a path, got {_short(value)}")
     return _ascii_url(url, path, key)
 
 
@@ -320,7 +376,7 @@ def _ascii_url(url: str, path: str, key: str) -> str:
         try:
             host = host.encode("idna").decode("ascii")
         except UnicodeError:
-            raise EntryError(path, key, f"the host name in {url!r} cannot be written in ASCII") from None
+            raise EntryError(path, key, f"the host name in {_short(url)} cannot be written in ASCII") from None
         netloc = f"{quote(userinfo, safe=_URI_SAFE)}{at}{host}{colon}{port}"
     return urlunsplit((parts.scheme, netloc, quote(parts.path, safe=_URI_SAFE), quote(parts.query, safe=_URI_SAFE),
                        quote(parts.fragment, safe=_URI_SAFE)))
@@ -335,12 +391,12 @@ def _entry_id(value: str, path: str) -> str:
     v = value.strip()
     hint = "write a URI such as 'tag:example.org,2025-07-26:my-post' or 'urn:uuid:...', or leave id out"
     if any(c.isspace() for c in v):
-        raise EntryError(path, "id", f"{v!r} contains white space; {hint}")
+        raise EntryError(path, "id", f"{_short(v)} contains white space; {hint}")
     if not _SCHEME.match(v):
-        raise EntryError(path, "id", f"{v!r} is not an absolute URI (no scheme); {hint}")
+        raise EntryError(path, "id", f"{_short(v)} is not an absolute URI (no scheme); {hint}")
     bad = sorted({c for c in v if c.isascii() and not _URI_CHAR.match(c)})
     if bad:
-        raise EntryError(path, "id", f"{v!r} contains {' '.join(bad)}, which a URI cannot carry; {hint}")
+        raise EntryError(path, "id", f"{_short(v)} contains {' '.join(bad)}, which a URI cannot carry; {hint}")
     # An IRI's non-ASCII letters become their URI form (RFC 3987 3.1), which tag:
     # URIs (RFC 4151) and RSS guids require; the mapping is fixed, so the id is stable.
     return v if v.isascii() else quote(v, safe=_URI_SAFE)
@@ -469,13 +525,34 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, 
             elif name.endswith(".md"):
                 if d.is_symlink() and not _inside(d.path, real_root):
                     continue
+                rel = prefix + name
                 try:
-                    st: os.stat_result | OSError = d.stat()
+                    st: os.stat_result | OSError = checked_stat(d.stat())
                 except OSError as e:
                     st = e
-                found.append((prefix + name, d.path, st))
+                if not _utf8(rel):
+                    rel, st = _shown(rel), OSError(errno.EILSEQ, NOT_UTF8_NAME)
+                found.append((rel, d.path, st))
                 if progress is not None and len(found) % progress[0] == 0:
                     progress[1](len(found))
+
+
+NOT_UTF8_NAME = "its name is not UTF-8, which no URL or id can carry: rename it"
+
+
+def _utf8(name: str) -> bool:
+    """False for a name with bytes that are not UTF-8 (os.scandir keeps them as
+    lone surrogates, which no JSON, SQLite text or XML can carry)."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _shown(name: str) -> str:
+    """A name that is not UTF-8 as a person can read it: each bad byte as U+FFFD."""
+    return os.fsencode(name).decode("utf-8", "replace")
 
 
 def _inside(path: str, real_root: str) -> bool:
@@ -503,8 +580,14 @@ def rescan(root: Path, previous: list[tuple[str, str, os.stat_result | OSError]]
             st = None
         except OSError as e:
             st = e
-        if isinstance(st, os.stat_result) and not stat.S_ISREG(st.st_mode):
+        if isinstance(st, os.stat_result) and stat.S_ISDIR(st.st_mode):
             st = None
+        elif isinstance(st, os.stat_result):
+            st = checked_stat(st)
+        if not _utf8(rel):   # as the walk lists it
+            rel = _shown(rel)
+            if st is not None:
+                st = OSError(errno.EILSEQ, NOT_UTF8_NAME)
         if st is not None and os.path.islink(full) and not _inside(full, real_root):
             st = None
         if st is not None and len(parts) > 1 and \
@@ -627,11 +710,12 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         if entry is None:
             continue
         if entry.slug in by_slug:
-            problems.append(Problem(rel, "slug", f"slug {entry.slug!r} is already taken by {by_slug[entry.slug]}"))
+            problems.append(Problem(rel, "slug",
+                                    f"slug {_short(entry.slug)} is already taken by {by_slug[entry.slug]}"))
             collided = True
             continue
         if entry.id in by_id:
-            problems.append(Problem(rel, "id", f"id {entry.id!r} is already taken by {by_id[entry.id]}"))
+            problems.append(Problem(rel, "id", f"id {_short(entry.id)} is already taken by {by_id[entry.id]}"))
             collided = True
             continue
         by_slug[entry.slug] = rel

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import helper
 from .config import SiteConfig
-from .entries import Parsed, parse_entry
+from .entries import Parsed, parse_entry, read_entry_bytes
 from .heap import collections_paused
 
 log = logging.getLogger("feedsvc.parse")
@@ -30,8 +30,7 @@ Job = tuple[str, str]   # (relative path, absolute path)
 
 def parse_file(rel: str, full: str, site: SiteConfig) -> Parsed | OSError:
     try:
-        with open(full, "rb") as fh:
-            raw = fh.read()
+        raw = read_entry_bytes(full)
     except OSError as e:
         return e
     return parse_entry(raw, rel, site, full)

@@ -38,7 +38,7 @@ from .archive import archive_count
 from .archive import page as archive_page
 from .catalog import Category, as_of
 from .config import Config, output_key
-from .entries import parse_entry
+from .entries import parse_entry, read_entry_bytes
 from .model import Entry
 from .pages import HTML_TYPE, article_page
 from .render import FeedSource, archive_path
@@ -199,7 +199,7 @@ class DiskSnapshot:
         if meta is None:
             return None
         try:
-            raw = (self.config.entries_path / meta[0]).read_bytes()
+            raw = read_entry_bytes(str(self.config.entries_path / meta[0]))
         except OSError:
             return None
         entry = parse_entry(raw, meta[0], self.config.site).entry

@@ -984,3 +984,85 @@ def test_a_load_patched_with_the_changed_files_equals_a_full_load(write_entry, c
             patched += got.replaced is not None
             assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files), trial
     assert patched >= 20
+
+
+# -- files and front matter built to hurt: each costs only its own entry ------------
+
+def _load_within(config: Config, seconds: float = 20) -> LoadResult:
+    """The load, or a failure if it does not end (a walk stuck on a FIFO, say)."""
+    import threading
+    box: list[LoadResult] = []
+    t = threading.Thread(target=lambda: box.append(load(config)), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert box, f"the load did not end within {seconds} s"
+    return box[0]
+
+
+def _only_problem(result: LoadResult, path: str) -> Problem:
+    assert [e.path for e in result.entries] == ["good.md"]
+    (p,) = [p for p in result.problems if p.path == path]
+    return p
+
+
+def test_a_fifo_named_like_an_entry_is_reported_and_never_opened(write_entry, config, entries_dir):
+    write_entry("good.md", GOOD)
+    os.mkfifo(entries_dir / "a.md")
+    try:
+        p = _only_problem(_load_within(config), "a.md")
+    finally:
+        # Unblocks a reader stuck on it, were the walk to open it after all.
+        fd = os.open(entries_dir / "a.md", os.O_RDWR | os.O_NONBLOCK)
+        os.close(fd)
+    assert "not a regular file" in p.message
+
+
+def test_a_device_named_like_an_entry_is_not_read(write_entry, config, entries_dir):
+    import stat
+    write_entry("good.md", GOOD)
+    try:
+        os.mknod(entries_dir / "zero.md", 0o600 | stat.S_IFCHR, os.makedev(1, 5))   # what /dev/zero is
+    except (PermissionError, OSError):
+        pytest.skip("creating a device needs privileges this run does not have")
+    assert "not a regular file" in _only_problem(_load_within(config), "zero.md").message
+
+
+def test_an_entry_file_over_the_size_limit_is_reported_not_read(write_entry, config, monkeypatch):
+    import feedsvc.entries as entries_module
+    monkeypatch.setattr(entries_module, "MAX_ENTRY_BYTES", 2000)
+    write_entry("good.md", GOOD)
+    write_entry("big.md", front(), "x" * 5000 + "\n")
+    assert "at most" in _only_problem(load(config), "big.md").message
+
+
+def test_a_file_name_that_is_not_utf8_is_reported_and_the_rest_published(write_entry, config, entries_dir):
+    from feedsvc.refresher import new_refresher
+    write_entry("good.md", GOOD)
+    try:
+        with open(os.path.join(os.fsencode(entries_dir), b"ok\xff.md"), "w") as fh:
+            fh.write("---\ntitle: Fine\ndate: 2025-07-26\n---\nBody.\n")
+    except OSError:  # pragma: no cover - file systems that only take UTF-8 names
+        pytest.skip("this file system refuses such a name")
+    p = _only_problem(load(config), "ok\ufffd.md")
+    assert "not UTF-8" in p.message
+    report = new_refresher(config).refresh()      # the report, the cache folder and the entry store take it
+    assert report.ok and report.entries == 1 and any(q.path == "ok\ufffd.md" for q in report.problems)
+
+
+@pytest.mark.parametrize("fm", ["title: T\ndate: 2025-07-26\ndraft: !!bool maybe",
+                                "title: T\ndate: !!timestamp not-a-date"])
+def test_a_value_its_yaml_tag_cannot_take_is_this_files_error(load_bad, fm):
+    p = load_bad(fm)
+    assert p.field == "front matter" and "invalid YAML" in p.message
+
+
+def test_more_than_a_hundred_categories_is_an_error_not_minutes_of_rendering(load_bad):
+    p = load_bad(front(categories=[f"Desk {i}" for i in range(101)]))
+    assert p.field == "categories" and "100 at most" in p.message
+
+
+def test_a_yaml_alias_bomb_gives_a_short_message(load_bad):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
+    p = load_bad("title: T\ndate: 2025-07-26\n" + "\n".join(levels) + "\ncategories: *a8")
+    assert p.field == "categories" and len(p.message) < 500
