@@ -51,17 +51,21 @@ class EntryError(FeedsvcError):
         return f"{where}: {self.field}: {self.message}"
 
 
-class FeedBuildError(FeedsvcError):
-    """A feed could not be rendered (a bug or an input the loader let through)."""
+class PlacedError(FeedsvcError):
+    """An error about one thing, named by ``where`` (a feed, a folder) and said first."""
 
-    _default_message = "feed could not be rendered"
-
-    def __init__(self, feed: str, message: str | None = None) -> None:
-        self.feed = feed
+    def __init__(self, where: str, message: str | None = None) -> None:
+        self.where = where
         super().__init__(message)
 
     def __str__(self) -> str:
-        return f"{self.feed}: {self.message}"
+        return f"{self.where}: {self.message}"
+
+
+class FeedBuildError(PlacedError):
+    """A feed could not be rendered (a bug or an input the loader let through); ``where`` is its URL."""
+
+    _default_message = "feed could not be rendered"
 
 
 class NotFound(FeedsvcError, LookupError):
@@ -85,14 +89,7 @@ class ListenError(FeedsvcError):
         return f"cannot listen on {where}: {self.message}"
 
 
-class ExportError(FeedsvcError):
-    """``feedsvc export`` will not write to its target; names it and says why."""
+class ExportError(PlacedError):
+    """``feedsvc export`` will not write to its target (``where``), and says why."""
 
     _default_message = "cannot export there"
-
-    def __init__(self, path: str, message: str | None = None) -> None:
-        self.path = path
-        super().__init__(message)
-
-    def __str__(self) -> str:
-        return f"{self.path}: {self.message}"
