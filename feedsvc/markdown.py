@@ -191,7 +191,11 @@ def render_body(text: str, base: str) -> str:
     return _absolutize(out.replace(" />", ">"), base)
 
 
-_BLOCK_START = re.compile(r"^\s{0,3}(#|>|[-*+]\s|\d+[.)]\s|```|~~~|<|!\[|\||-{3,}|\*{3,}|_{3,}|=+\s*$)")
+# Lines that open a block which is never a paragraph, skipped without rendering
+# (the rest are rendered, and only a <p> counts: a setext heading, an HTML
+# block or a table says otherwise there).
+_NOT_PROSE = re.compile(r"^\s{0,3}(#|>|[-*+]\s|\d+[.)]\s|\||-{3,}|\*{3,}|_{3,})")
+_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 
 
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
@@ -207,13 +211,37 @@ def _blocks(text: str) -> Iterator[str]:
     yield text[start:]
 
 
+def _closes(line: str, fence: str) -> bool:
+    m = _FENCE.match(line)
+    return m is not None and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
+        and not line[m.end():].strip()
+
+
 def first_paragraph_text(text: str) -> str:
-    """The plain text of the body's first prose paragraph (for a default summary)."""
+    """The plain text of the body's first paragraph (for a default summary), as
+    CommonMark reads it: one that opens with inline HTML or an image is one
+    (an image alone has no text, and the next is taken), a setext heading is
+    not, and nor is what a blank line inside a fenced code block leaves."""
+    fence: str | None = None
     for block in _blocks(text.strip()):
         lines = block.strip("\n").splitlines()
-        if not lines or _BLOCK_START.match(lines[0]) or lines[0].startswith("    "):
+        if not lines:
             continue
-        plain = plain_text(markdown_to_html(block))
+        if fence is not None:          # still inside a fenced code block
+            if any(_closes(line, fence) for line in lines):
+                fence = None
+            continue
+        opened = _FENCE.match(lines[0])
+        if opened is not None:
+            if not any(_closes(line, opened.group(1)) for line in lines[1:]):
+                fence = opened.group(1)
+            continue
+        if _NOT_PROSE.match(lines[0]) or lines[0].startswith("    "):
+            continue
+        html = markdown_to_html(block)
+        if not html.startswith("<p>"):
+            continue
+        plain = plain_text(html[:html.find("</p>") + 4])
         if plain:
             return plain
     return ""

@@ -166,6 +166,19 @@ def test_first_paragraph_skips_headings_lists_code_quotes_and_images():
     assert first_paragraph_text(body) == "The real paragraph."
 
 
+@pytest.mark.parametrize(("body", "first"), [
+    ("<strong>Breaking:</strong> the real first paragraph.\n\nSecond paragraph.\n",
+     "Breaking: the real first paragraph."),                                 # inline HTML opens a paragraph
+    ("![photo](p.jpg) Caption text, then the story.\n\nSecond.\n", "Caption text, then the story."),
+    ("A Heading\n=========\n\nThe paragraph.\n", "The paragraph."),          # a setext heading is none
+    ("Sub heading\n---\n\nThe paragraph.\n", "The paragraph."),
+    ("```\ncode\n\nstill code\n```\n\nThe paragraph.\n", "The paragraph."),  # a blank line inside a fence
+    ("The paragraph.\n- then a list\n", "The paragraph."),                  # only the paragraph, not what follows
+])
+def test_the_first_paragraph_is_the_one_commonmark_reads(body, first):
+    assert first_paragraph_text(body) == first
+
+
 def test_first_paragraph_is_plain_text_on_one_line():
     body = "A [link](x) with **bold**, `code` &amp; <em>html</em>\nover two lines.\n"
     assert first_paragraph_text(body) == "A link with bold, code & html over two lines."
