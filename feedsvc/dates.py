@@ -45,6 +45,9 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
         instant.astimezone(zone)   # pages show it in the site's zone
     except OverflowError:  # year 1 east of UTC or of the site, year 9999 west of them
         raise ValueError(f"'{value}' is out of the range of dates a feed can carry") from None
+    if instant.year < 1000 or local.year < 1000:
+        # RSS dates are RFC 822 with a four-digit year: "Sat, 15 Jun 999" is none.
+        raise ValueError(f"'{value}' is before the year 1000, which an RSS date cannot carry")
     return instant, local.date()
 
 

@@ -605,6 +605,12 @@ def test_impossible_unquoted_yaml_time_is_a_date_error(load_bad):
     assert p.field == "date"
 
 
+@pytest.mark.parametrize("when", ["0999-06-15T12:00:00Z", "0999-12-31", "Sat, 15 Jun 0999 12:00:00 +0000"])
+def test_a_date_before_the_year_1000_is_an_error_rss_could_not_carry_it(load_bad, when):
+    p = load_bad(f"title: T\ndate: \"{when}\"")
+    assert p.field == "date" and "year 1000" in p.message
+
+
 @pytest.mark.parametrize("field", ["date", "updated"])
 def test_date_outside_the_calendar_range_is_an_error_not_a_crash(load_bad, field):
     fm = "title: T\ndate: 2025-07-26\n" if field == "updated" else "title: T\n"
