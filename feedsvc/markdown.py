@@ -13,11 +13,11 @@ import copy
 import ctypes
 import html
 import re
-import unicodedata
 from typing import Iterator
 from urllib.parse import urljoin
 
 import nh3
+import regex as _regex
 from cmarkgfm import _cmark
 from cmarkgfm import cmark as _cm
 from cmarkgfm.cmark import Options
@@ -276,30 +276,21 @@ def shorten(text: str, limit: int = SUMMARY_LIMIT) -> str:
     return cut.rstrip(" ,;:.-\u2014\u2013") + "\u2026"
 
 
-_ZWJ = "\u200d"
-
-
-def _joins(ch: str) -> bool:
-    """Does ``ch`` belong to the character before it: a mark (accents, Indic and
-    Thai vowel signs, a keycap, variation selectors), a skin tone, an emoji tag,
-    or a zero-width joiner?"""
-    o = ord(ch)
-    return (unicodedata.category(ch) in ("Mn", "Mc", "Me") or ch == _ZWJ or 0x1F3FB <= o <= 0x1F3FF
-            or 0xE0020 <= o <= 0xE007F)
+# Extended grapheme clusters (UAX #29) as the regex module matches them: what a
+# reader sees as one character, an accented letter, a Thai syllable with its
+# vowel sign, an Indic conjunct, a Hangul syllable in jamo, a family emoji or a
+# flag. Hand-written rules missed several of these.
+_GRAPHEME = _regex.compile(r"\X")
 
 
 def _cluster_start(text: str, i: int) -> int:
     """The nearest index at or before ``i`` that does not cut a character a
-    reader sees as one (an accented letter, a family emoji, a flag) in two."""
-    while 0 < i < len(text) and (_joins(text[i]) or text[i - 1] == _ZWJ):
-        i -= 1
-    if 0 < i < len(text) and _regional(text[i]) and _regional(text[i - 1]):
-        run = 0
-        while i - run > 0 and _regional(text[i - run - 1]):
-            run += 1
-        i -= run % 2   # flags are pairs: an odd run before i leaves half a flag
-    return i
-
-
-def _regional(ch: str) -> bool:
-    return 0x1F1E6 <= ord(ch) <= 0x1F1FF
+    reader sees as one in two."""
+    end = 0
+    # Clusters are found up to a few characters past i: a boundary at or before
+    # i depends only on the characters around it.
+    for m in _GRAPHEME.finditer(text, 0, i + 8):
+        if m.end() > i:
+            break
+        end = m.end()
+    return end

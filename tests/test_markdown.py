@@ -189,6 +189,18 @@ def test_first_paragraph_of_a_body_without_prose_is_empty():
     assert first_paragraph_text("") == ""
 
 
+@pytest.mark.parametrize("unit", ["ทำ", "ກົ", "क्ष", "\u1112\u1161\u11ab", "ｶﾞ", "\u0600١", "e\u0301", "👩\u200d👩\u200d👧",
+                                  "🇫🇷", "👍🏽"])
+def test_a_summary_is_never_cut_inside_what_a_reader_sees_as_one_character(unit):
+    import regex
+    for lead in range(4):     # every place the cut can fall within a unit
+        text = "x" * lead + unit * 200
+        out = shorten(text)
+        assert out.endswith("\u2026") and len(out) <= 281
+        kept = out[:-1].removeprefix("x" * lead)
+        assert kept and all(c == unit for c in regex.findall(r"\X", kept)), (unit, lead, kept[-4:])
+
+
 def test_short_text_is_not_shortened():
     assert shorten("A short summary.") == "A short summary."
     assert shorten("x" * 280) == "x" * 280
