@@ -51,7 +51,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("site", "base_url", "url", REQUIRED, "Absolute public http(s) URL of the site, without credentials, query or fragment; every link and "
             "default id is made from it (a domain beyond ASCII in its xn-- form)."),
     Setting("site", "description", "str", "", "One line about the site, the feeds' description/subtitle."),
-    Setting("site", "language", "language", "en", "BCP 47 language tag of the content, such as en or zh-Hans (RSS language, JSON Feed language, xml:lang)."),
+    Setting("site", "language", "language", "en", "BCP 47 language tag of the content, such as en or zh-Hans (RSS language, JSON Feed language, xml:lang; the pages' lang and text direction)."),
     Setting("site", "timezone", "tz", "UTC", "IANA zone for entry dates written without an offset."),
     Setting("site", "author", "author", None, "Default author: a name or { name, email, uri }; defaults to the site title."),
     Setting("entries", "path", "path", "entries", "Folder of entry files (*.md, searched recursively)."),

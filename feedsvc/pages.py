@@ -52,9 +52,24 @@ def _entry_row(e: Entry, config: Config) -> dict[str, Any]:
     return {"title": e.title, "url": e.link, "summary": e.summary, "author": e.author.name, **w}
 
 
+# Languages written right to left (their primary subtag; a script subtag says otherwise).
+_RTL = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ku", "ps", "sd", "syr", "ug", "ur", "yi"})
+_RTL_SCRIPTS = frozenset({"arab", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg"})
+
+
+def direction(language: str) -> str:
+    """'rtl' or 'ltr' for a BCP 47 tag: by its script subtag if it has one, else its language."""
+    parts = language.lower().split("-")
+    script = next((p for p in parts[1:] if len(p) == 4 and p.isalpha()), None)
+    if script is not None:
+        return "rtl" if script in _RTL_SCRIPTS else "ltr"
+    return "rtl" if parts[0] in _RTL else "ltr"
+
+
 def _common(config: Config, feeds: list[dict[str, str]], description: str = "") -> dict[str, Any]:
     site = config.site
     return {
+        "dir": direction(site.language),
         "site": site,
         "root": urlsplit(site.base_url).path.rstrip("/"),
         "feeds": feeds,

@@ -128,3 +128,19 @@ def test_opml_uses_the_first_configured_format(site, make_app):
     client = make_app(feeds={"formats": ["atom", "rss"]}).test_client()
     feeds = listparser.parse(client.get("/opml.xml").data).feeds
     assert all(f.url.endswith("/feed.atom") for f in feeds) and len(feeds) == 4
+
+
+@pytest.mark.parametrize(("language", "direction"), [("en", "ltr"), ("ar", "rtl"), ("he-IL", "rtl"), ("fa", "rtl"),
+                                                     ("az-Arab", "rtl"), ("ku-Latn", "ltr"), ("zh-Hans", "ltr")])
+def test_pages_are_written_in_the_direction_of_the_sites_language(site, make_app, language, direction):
+    client = make_app(site={"language": language}).test_client()
+    for path in ("/", "/categories/science/", "/articles/a/"):
+        root = page(client, path)
+        assert (root.get("lang"), root.get("dir")) == (language, direction), path
+
+
+def test_titles_and_summaries_take_the_direction_of_their_own_text(site, client):
+    # An Arabic title on an English site, or the reverse, is laid out by its own script.
+    for path, xpath in (("/", "//ol[@class='entries']/li/h3"), ("/categories/science/", "//ol/li/h3"),
+                        ("/articles/a/", "//h1")):
+        assert {h.get("dir") for h in page(client, path).xpath(xpath)} == {"auto"}, path
