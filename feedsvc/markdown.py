@@ -239,6 +239,10 @@ def first_paragraph_text(text: str) -> str:
         if _NOT_PROSE.match(lines[0]) or lines[0].startswith("    "):
             continue
         html = markdown_to_html(block)
+        if _RAW_HTML.search(block):
+            # What a sanitiser drops with its content (a script, a style) is no
+            # summary's text either.
+            html = nh3.clean(html, tags={"p"}, clean_content_tags=_CLEAN_CONTENT, strip_comments=True)
         if not html.startswith("<p>"):
             continue
         plain = plain_text(html[:html.find("</p>") + 4])

@@ -174,6 +174,7 @@ def test_first_paragraph_skips_headings_lists_code_quotes_and_images():
     ("Sub heading\n---\n\nThe paragraph.\n", "The paragraph."),
     ("```\ncode\n\nstill code\n```\n\nThe paragraph.\n", "The paragraph."),  # a blank line inside a fence
     ("The paragraph.\n- then a list\n", "The paragraph."),                  # only the paragraph, not what follows
+    ("Read <script>alert(1)</script>this <style>p{}</style>now.\n", "Read this now."),   # no script's text
 ])
 def test_the_first_paragraph_is_the_one_commonmark_reads(body, first):
     assert first_paragraph_text(body) == first
