@@ -30,6 +30,13 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
     reads. A time without a zone is in ``zone``; a bare date is midnight there.
     Raises ``ValueError`` with a reason a person can act on.
     """
+    instant, day, _ = parse_when_noted(value, zone)
+    return instant, day
+
+
+def parse_when_noted(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date, str | None]:
+    """``parse_when``, and a note for a local time the zone skips or repeats
+    (a daylight-saving change): what it was read as, for a warning."""
     if isinstance(value, dt.datetime):
         local = value
     elif isinstance(value, dt.date):
@@ -38,8 +45,10 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
         local = _parse_text(value.strip())
     else:
         raise ValueError(f"expected a date, got {type(value).__name__} {value!r}")
+    note = None
     if local.tzinfo is None or local.utcoffset() is None:
         local = local.replace(tzinfo=zone)
+        note = _dst_note(local)
     try:
         instant = local.astimezone(UTC)
         instant.astimezone(zone)   # pages show it in the site's zone
@@ -48,7 +57,21 @@ def parse_when(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.date]:
     if instant.year < 1000 or local.year < 1000:
         # RSS dates are RFC 822 with a four-digit year: "Sat, 15 Jun 999" is none.
         raise ValueError(f"'{value}' is before the year 1000, which an RSS date cannot carry")
-    return instant, local.date()
+    return instant, local.date(), note
+
+
+def _dst_note(local: dt.datetime) -> str | None:
+    """For a zoned wall time that its zone skips or shows twice, what it is read as."""
+    other = local.replace(fold=1)
+    if local.utcoffset() == other.utcoffset():   # the common case: one reading
+        return None
+    zone = getattr(local.tzinfo, "key", str(local.tzinfo))
+    shown = local.astimezone(UTC).astimezone(local.tzinfo)
+    if shown.replace(tzinfo=None) != local.replace(tzinfo=None):
+        return (f"{local:%Y-%m-%d %H:%M} does not exist in {zone} (the clocks went forward): "
+                f"read as {shown:%H:%M} ({shown:%z})")
+    return (f"{local:%Y-%m-%d %H:%M} happens twice in {zone} (the clocks went back): read as the first, "
+            f"{local:%z}; write the offset to choose")
 
 
 # Numbers only, in an order people disagree on: 07/08/2025, 25-11-21, 8.7.25

@@ -23,7 +23,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from . import frontmatter
 from .config import SiteConfig
-from .dates import ambiguity, parse_when
+from .dates import ambiguity, parse_when_noted
 from .errors import ConfigError, EntryError
 from .heap import collections_paused
 from .model import Author, Entry, Problem
@@ -168,9 +168,11 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
         raise EntryError(path, "date", "required (for example 2025-07-26T09:30:00+08:00)")
     tz = site.tz
     try:
-        published, day = parse_when(_when(meta["date"]), tz)
+        published, day, note = parse_when_noted(_when(meta["date"]), tz)
     except ValueError as e:
         raise EntryError(path, "date", str(e)) from None
+    if note:
+        warnings.append(Problem(path, "date", note, severity="warning"))
     for key in ("date", "updated"):
         note = ambiguity(meta.get(key))
         if note:
@@ -178,9 +180,11 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     updated = published
     if meta.get("updated") is not None:
         try:
-            updated, _ = parse_when(_when(meta["updated"]), tz)
+            updated, _, note = parse_when_noted(_when(meta["updated"]), tz)
         except ValueError as e:
             raise EntryError(path, "updated", str(e)) from None
+        if note:
+            warnings.append(Problem(path, "updated", note, severity="warning"))
         if updated < published:
             warnings.append(Problem(path, "updated", "is before date; using date", severity="warning"))
             updated = published

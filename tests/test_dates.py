@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from feedsvc.dates import UTC, ambiguity, parse_when, rfc3339
+from feedsvc.dates import UTC, ambiguity, parse_when, parse_when_noted, rfc3339
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -161,3 +161,18 @@ def test_a_date_people_read_in_different_orders_is_read_as_dateutil_does_with_a_
                                    "Sat, 26 Jul 2025 09:30:00 GMT", dt.date(2025, 7, 8), None])
 def test_a_date_with_one_reading_gets_no_warning(value):
     assert ambiguity(value) is None
+
+
+@pytest.mark.parametrize(("text", "zone", "instant", "said"), [
+    ("2025-03-09 02:30", "America/New_York", utc(2025, 3, 9, 7, 30), "does not exist"),   # clocks went forward
+    ("2025-11-02 01:30", "America/New_York", utc(2025, 11, 2, 5, 30), "happens twice"),    # clocks went back
+    ("2025-09-07", "America/Santiago", utc(2025, 9, 7, 4, 0), "does not exist"),          # no midnight that day
+])
+def test_a_local_time_the_zone_skips_or_repeats_is_read_one_way_and_noted(text, zone, instant, said):
+    got, _, note = parse_when_noted(text, ZoneInfo(zone))
+    assert got == instant and note is not None and said in note and zone in note
+
+
+@pytest.mark.parametrize("text", ["2025-07-01 12:00", "2025-11-02T01:30:00-05:00", "2025-03-09"])
+def test_an_ordinary_or_offset_time_has_no_note(text):
+    assert parse_when_noted(text, ZoneInfo("America/New_York"))[2] is None

@@ -605,6 +605,15 @@ def test_impossible_unquoted_yaml_time_is_a_date_error(load_bad):
     assert p.field == "date"
 
 
+def test_a_date_in_a_daylight_saving_gap_is_published_with_a_warning(write_entry, make_config):
+    config = make_config(site={"timezone": "America/New_York"})
+    write_entry("gap.md", {"title": "Gap", "date": "2025-03-09 02:30"})
+    result = load(config)
+    assert [e.date for e in result.entries] == [dt.datetime(2025, 3, 9, 7, 30, tzinfo=dt.timezone.utc)]
+    (w,) = result.problems
+    assert (w.severity, w.field) == ("warning", "date") and "does not exist" in w.message
+
+
 @pytest.mark.parametrize("when", ["0999-06-15T12:00:00Z", "0999-12-31", "Sat, 15 Jun 0999 12:00:00 +0000"])
 def test_a_date_before_the_year_1000_is_an_error_rss_could_not_carry_it(load_bad, when):
     p = load_bad(f"title: T\ndate: \"{when}\"")
