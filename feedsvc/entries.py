@@ -192,7 +192,9 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     categories = _names(meta, "categories", path)
     # Tags travel as item categories too; a tag that repeats a category would
     # appear twice in every format (and JSON Feed wants its tags unique).
-    tags = tuple(t for t in _names(meta, "tags", path) if t not in categories)
+    # "AI" and "Ai" are one name to a reader: compared without case.
+    folded = {c.casefold() for c in categories}
+    tags = tuple(t for t in _names(meta, "tags", path) if t.casefold() not in folded)
     author = _author(meta.get("author"), path) or site.author
 
     slug_value = _scalar(meta, "slug", path)

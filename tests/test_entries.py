@@ -218,6 +218,11 @@ def test_tag_that_repeats_a_category_is_dropped(load_one):
     assert e.tags == ("lab",)
 
 
+def test_tag_that_repeats_a_category_but_for_case_is_dropped_too(load_one):
+    e = load_one(front(categories=["Ai", "World"], tags=["AI", "WORLD", "ai policy"]))
+    assert (e.categories, e.tags) == (("Ai", "World"), ("ai policy",))
+
+
 def test_categories_mapping_is_an_error(load_bad):
     p = load_bad(front(categories={"AI": 1}))
     assert p.field == "categories"
