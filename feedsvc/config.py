@@ -159,7 +159,9 @@ def _url(v: Any) -> str:
     try:
         port = parts.port
     except ValueError:
-        raise ValueError(f"has a port out of range (1-65535), got {s!r}") from None
+        port = -1
+    if port is not None and not 0 < port < 65536:
+        raise ValueError(f"has a port out of range (1-65535), got {s!r}")
     if s.isascii():
         return s.rstrip("/")   # as written: a feed's id is made from it, and must not change
     # Ids are tag: URIs, whose domain is ASCII (RFC 4151), and links are URIs:
@@ -169,7 +171,9 @@ def _url(v: Any) -> str:
         host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError(f"has a domain name that cannot be written in ASCII (IDNA), got {s!r}") from None
-    netloc = f"{host}:{port}" if port is not None else host
+    netloc = f"[{host}]" if ":" in host else host   # an IPv6 address keeps its brackets
+    if port is not None:
+        netloc += f":{port}"
     path = quote(parts.path, safe="/%:@!$&'()*+,;=-._~")
     return urlunsplit((parts.scheme, netloc, path, "", "")).rstrip("/")
 

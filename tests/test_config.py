@@ -323,6 +323,7 @@ def test_bad_value_is_an_error_naming_the_key(tmp_path, extra, key):
         ('base_url = "https://news.example.org/?x=1"', "site.base_url"),
         ('base_url = "https://news example.org"', "site.base_url"),
         ('base_url = "https://news.example.org:99999"', "site.base_url"),
+        ('base_url = "https://news.example.org:0"', "site.base_url"),
         ('base_url = "https://editor:secret@news.example.org"', "site.base_url"),
         ('language = ""', "site.language"),
         ('language = "not a tag!!"', "site.language"),
@@ -346,6 +347,7 @@ def test_bad_site_value_is_an_error_naming_the_key(tmp_path, site_line, key):
     ("https://例子.测试/", "https://xn--fsqu00a.xn--0zwm56d"),              # ids are tag: URIs: ASCII domains
     ("https://news.example.org:8443/nouvelles/été/", "https://news.example.org:8443/nouvelles/%C3%A9t%C3%A9"),
     ("https://News.Example.org/", "https://News.Example.org"),       # as written: the feeds' ids are made from it
+    ("http://[::1]:8080/café/", "http://[::1]:8080/caf%C3%A9"),       # an IPv6 address keeps its brackets
     ("https://news.example.org/news/", "https://news.example.org/news"),
 ])
 def test_base_url_is_kept_as_the_ascii_uri_every_link_is_made_from(tmp_path, given, used):
