@@ -184,8 +184,11 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     ``reuse``: False when ``previous``'s bodies are gone (its cache folder was
     removed): everything is rendered, and ``previous`` only dates what it had.
     """
-    same_config = reuse and previous is not None and previous.output_key == output_key(config)
+    same_config = previous is not None and previous.output_key == output_key(config)
+    # What ``previous`` holds: against it, a feed is "changed" (for the report and
+    # WebSub) only if its bytes are; its bodies are carried over only with ``reuse``.
     prev = previous.fingerprints() if previous is not None and same_config else {}
+    keep = prev if reuse else {}
     out: dict[str, Resource | Future[Resource]] = {}
     # Rendering is Python and holds the GIL; hashing, writing to the cache folder
     # (or compressing, without one) do not, so they run beside it.
@@ -195,7 +198,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     waiting = threading.BoundedSemaphore(8)
 
     def kept(path: str, fp: str) -> bool:
-        old = prev.get(path)
+        old = keep.get(path)
         r = previous.get(path) if old is not None and old[0] == fp and previous is not None else None
         if r is not None:
             out[path] = r
@@ -216,7 +219,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
         """Carry ``paths`` over unchanged if ``touched`` says none of ``shown`` changed.
         Never one that shows nothing: it is dated by the site's newest entry,
         which an edit of any entry can move."""
-        if touched is None or previous is None or not same_config or not shown \
+        if touched is None or previous is None or not same_config or not reuse or not shown \
                 or any(e.id in touched for e in shown):
             return False
         olds = [previous.get(p) for p in paths]

@@ -119,6 +119,7 @@ def test_after_the_cache_folder_is_removed_a_refresh_writes_everything_again(wri
     again = r.refresh()                       # nothing changed in the entries folder
     assert again.ok and again.rendered >= len(tags)
     assert {f.path: f.etag for f in again.feeds} == tags
+    assert not again.changed_feeds      # the same bytes: nothing to announce to hubs or in the report
     assert all(r.disk.blobs.path(res.etag).is_file() for res in r.store.current.resources.values())
     r.wait_saved()
     # The entry store was written again too: a restart parses no file.
