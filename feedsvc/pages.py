@@ -60,9 +60,11 @@ _RTL_SCRIPTS = frozenset({"arab", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg"
 def direction(language: str) -> str:
     """'rtl' or 'ltr' for a BCP 47 tag: by its script subtag if it has one, else its language."""
     parts = language.lower().split("-")
-    script = next((p for p in parts[1:] if len(p) == 4 and p.isalpha()), None)
-    if script is not None:
-        return "rtl" if script in _RTL_SCRIPTS else "ltr"
+    i = 1
+    while i < len(parts) and i <= 3 and len(parts[i]) == 3 and parts[i].isalpha():   # extended language subtags
+        i += 1
+    if i < len(parts) and len(parts[i]) == 4 and parts[i].isalpha():   # the script, right after them (RFC 5646)
+        return "rtl" if parts[i] in _RTL_SCRIPTS else "ltr"
     return "rtl" if parts[0] in _RTL else "ltr"
 
 

@@ -144,3 +144,10 @@ def test_titles_and_summaries_take_the_direction_of_their_own_text(site, client)
     for path, xpath in (("/", "//ol[@class='entries']/li/h3"), ("/categories/science/", "//ol/li/h3"),
                         ("/articles/a/", "//h1")):
         assert {h.get("dir") for h in page(client, path).xpath(xpath)} == {"auto"}, path
+
+
+@pytest.mark.parametrize(("tag", "direction"), [("ar-u-nu-latn", "rtl"), ("fa-u-nu-latn", "rtl"), ("he-x-abcd", "rtl"),
+                                                ("en-x-arab", "ltr"), ("zh-yue-Hant", "ltr"), ("ar-Latn", "ltr")])
+def test_only_the_script_subtag_right_after_the_language_says_the_direction(tag, direction):
+    from feedsvc.pages import direction as of
+    assert of(tag) == direction
