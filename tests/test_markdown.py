@@ -175,6 +175,11 @@ def test_first_paragraph_skips_headings_lists_code_quotes_and_images():
     ("```\ncode\n\nstill code\n```\n\nThe paragraph.\n", "The paragraph."),  # a blank line inside a fence
     ("The paragraph.\n- then a list\n", "The paragraph."),                  # only the paragraph, not what follows
     ("Read <script>alert(1)</script>this <style>p{}</style>now.\n", "Read this now."),   # no script's text
+    ("# Install\n```sh\npip install x\n\npip install y\n```\n\nThe paragraph.\n", "The paragraph."),
+    ("<!-- draft note\n\nnot for readers -->\n\nThe paragraph.\n", "The paragraph."),
+    ("<script>\nvar a = 1;\n\nvar b = 2;\n</script>\n\nThe paragraph.\n", "The paragraph."),
+    ("``` not a fence ` here\n\nThe paragraph.\n", "``` not a fence ` here"),      # no fence: prose
+    ("Before the comment.\n<!-- a note -->\nAfter it.\n", "Before the comment."),  # an HTML block ends it
 ])
 def test_the_first_paragraph_is_the_one_commonmark_reads(body, first):
     assert first_paragraph_text(body) == first
@@ -272,13 +277,15 @@ def test_rendering_frees_what_the_c_renderer_allocates():
 def test_the_summary_scan_cuts_a_body_into_the_same_blocks_as_a_split_on_blank_lines():
     import random
 
-    from feedsvc.markdown import _blocks
+    from feedsvc.markdown import _blocks_outside_verbatim
 
     rnd = random.Random(11)
-    pieces = ["Prose.", "", " \t", "# Head", "- item", "> quote", "    code", "```", "\n", "\n\n", " \n \n", "a|b"]
+    pieces = ["Prose.", "", " \t", "# Head", "- item", "> quote", "    code", "\n", "\n\n", " \n \n", "a|b"]
     for _ in range(5000):
         text = "\n".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
-        assert list(_blocks(text)) == re.split(r"\n[ \t]*\n", text), repr(text)
+        split = ["\n".join(line for line in b.split("\n") if line.strip(" \t"))
+                 for b in re.split(r"\n[ \t]*\n", text)]
+        assert list(_blocks_outside_verbatim(text)) == [b for b in split if b], repr(text)
 
 
 def test_the_summary_is_the_first_prose_block_after_headings_lists_and_quotes():
