@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+SHARE_EVERY_SECONDS = 0.5   # at most this often while deliveries are queued
 log = logging.getLogger("feedsvc.websub")
 
 Post = Callable[[str, bytes, float], int]   # (url, form body, timeout) -> HTTP status
@@ -122,6 +123,7 @@ class Notifier:
         self.changed_at: float | None = None     # time.time() of this process's last change; None: none yet
         # One at a time, so that a state taken earlier never lands after a later one.
         self._share_lock = threading.Lock()
+        self._shared_at = float("-inf")
         self._share_failing = False
 
         def record(hub: str, ok: bool) -> None:
@@ -130,14 +132,21 @@ class Notifier:
         self.workers = {h: _HubWorker(HubState(h), timeout, retries, post, record, backoff, self.changed)
                         for h in hubs}
 
-    def changed(self) -> None:
+    def changed(self, force: bool = False) -> None:
         """Hand the hubs' state to ``on_change`` now (called on every change).
 
         Never raises: a state that cannot be shared must not stop delivery."""
         with self._share_lock:
-            self.changed_at = time.time()
+            now = self.changed_at = time.time()
             if self.on_change is None:
                 return
+            # While deliveries go on, sharing each one (a file written and synced)
+            # made a burst of them queue behind the writes: 1.4 s for 4,000
+            # against 0.04. The last delivery of a burst always shares.
+            busy = any(w.state.queued for w in self.workers.values())
+            if not force and busy and now - self._shared_at < SHARE_EVERY_SECONDS:
+                return
+            self._shared_at = now
             try:
                 self.on_change(self.status())
             except Exception as e:
@@ -166,7 +175,7 @@ class Notifier:
         if topics:
             # even with nothing new queued: a process waiting for the state
             # after this refresh learns that this is it
-            self.changed()
+            self.changed(force=True)
         return count
 
     def status(self) -> list[dict[str, object]]:

@@ -194,6 +194,24 @@ def test_every_change_of_the_hubs_state_is_handed_on_and_a_failure_to_do_so_stop
         h.stop()
 
 
+def test_a_burst_of_deliveries_is_shared_a_few_times_and_always_at_its_end():
+    shared = []
+    n = Notifier(("https://hub-a.example", "https://hub-b.example"), timeout=2, retries=0,
+                 post=lambda url, body, timeout: 204, on_change=lambda state: shared.append(state) or time.sleep(0.002))
+    try:
+        n.publish([f"https://news.example.org/t{i}" for i in range(300)])
+        assert n.wait_idle(20)
+        deadline = time.monotonic() + 5
+        while shared[-1] != n.status() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Each share is a file written and synced: not one per delivery, 600 here.
+        assert len(shared) < 100
+        assert shared[-1] == n.status() and {h["sent"] for h in shared[-1]} == {300}
+        assert {h["queued"] for h in shared[-1]} == {0}
+    finally:
+        n.close()
+
+
 def test_a_process_that_notified_nothing_shows_what_the_notifying_one_shared(site, hub, make_app, write_entry):
     import os
 
