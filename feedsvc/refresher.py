@@ -36,6 +36,9 @@ Clock = Callable[[], datetime]
 AnySnapshot = Union[Snapshot, DiskSnapshot]
 # How often a process checks whether another one published a newer snapshot.
 POLL_SECONDS = 0.05
+# A refresh that finds the cache folder lost waits this long, at most, for the
+# entry store's last save before starting it afresh.
+SAVE_WAIT_SECONDS = 30
 # A first load of at least this many files leaves what it made out of later
 # collections (see heap.exempt_survivors); the size at which it is shared with helpers.
 FREEZE_FROM = PARALLEL_FROM
@@ -278,6 +281,9 @@ class Refresher:
                 self._built = None
                 self._unsaved = True
                 if self.entry_store is not None:
+                    # A save still running would fill the store's record of what
+                    # it holds with rows of the file that is gone.
+                    self.wait_saved(SAVE_WAIT_SECONDS)
                     self.entry_store.reopen()
             if self._cache is None:
                 self._cache = EntryCache(self.config.site)
