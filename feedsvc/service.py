@@ -1,14 +1,12 @@
 """The running service: config, store, refresher and scheduler wired together (no Flask)."""
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from .config import Config
@@ -37,31 +35,6 @@ def _alive(pid: object) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def _held(path: Path) -> bool:
-    """Whether some process (this one included) holds the flock on ``path``.
-
-    Probed on a descriptor of its own, not through ``FileLock``, whose one
-    descriptor and thread lock belong to this process's refreshes. Shared and
-    non-blocking: the probe never waits, and a refresh that asks for the lock
-    in the same instant waits only for the unlock just below, never fails.
-    """
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:       # no such file yet: nobody has ever refreshed here
-        return False
-    try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
-    else:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        return False
-    finally:
-        os.close(fd)
 
 
 @dataclass
@@ -101,7 +74,7 @@ class Service:
         if self.refresher.running:
             return True
         disk = self.store.disk
-        return disk is not None and _held(disk.refresh_lock.path)
+        return disk is not None and disk.refresh_lock.taken()
 
     def _share_websub(self, hubs: list[dict[str, object]]) -> None:
         disk = self.store.disk
@@ -175,7 +148,7 @@ class Service:
                 # and it holds every parsed entry: its refresh re-reads nothing.
                 disk.request_refresh()
             else:
-                threading.Thread(target=self._background_refresh, name="feedsvc-rewrite", daemon=True).start()
+                self._refresh_behind()
         except OSError as e:
             log.error("cannot ask for that refresh: %s", e)
 
