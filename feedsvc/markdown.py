@@ -9,6 +9,7 @@ RSS-to-email services ignore xml:base.
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import ctypes
 import html
@@ -80,28 +81,27 @@ def _address(pointer: object) -> int:
     return int(_ffi.cast("uintptr_t", pointer))
 
 
-def _cmark_html(text: str, options: int) -> str:
-    data = text.encode("utf-8")
+@contextlib.contextmanager
+def _parsed(text: str, options: int) -> Iterator[tuple[int, int]]:
+    """(the document's root node, the parser's extensions) of ``text``, freed on leaving."""
+    data = _neutralize_char_refs(text).encode("utf-8")
     parser = _lib.cmark_parser_new(options)
     try:
         for ext in _EXTENSION_PTRS:
             _lib.cmark_parser_attach_syntax_extension(parser, ext)
         _lib.cmark_parser_feed(parser, data, len(data))
-        root = _lib.cmark_parser_finish(parser)
+        root = _address(_lib.cmark_parser_finish(parser))
         try:
-            raw = _lib.cmark_render_html(root, options, _lib.cmark_parser_get_syntax_extensions(parser))
-            try:
-                return _ffi.string(raw).decode("utf-8")
-            finally:
-                _c_free(_address(raw))
+            yield root, _address(_lib.cmark_parser_get_syntax_extensions(parser))
         finally:
-            _node_free(_address(root))
+            _node_free(root)
     finally:
         _lib.cmark_parser_free(parser)
 
 
 def markdown_to_html(text: str) -> str:
-    return _cmark_html(_neutralize_char_refs(text), _OPTIONS)
+    with _parsed(text, _OPTIONS) as (root, extensions):
+        return _node_html(root, _OPTIONS, extensions)
 
 
 def sanitize(fragment: str, base: str) -> str:
@@ -179,108 +179,94 @@ _SAFE_OPTIONS = Options.CMARK_OPT_VALIDATE_UTF8
 
 def render_body(text: str, base: str) -> str:
     """Markdown -> safe HTML. ``text`` is clean of control characters (``Entry.body`` is)."""
-    if _RAW_HTML.search(text):
-        return clean_text(sanitize(markdown_to_html(text), base))
+    return _render(text, base, False)[0]
+
+
+def render_entry(text: str, base: str) -> tuple[str, str]:
+    """(safe HTML of the body, its default summary): one parse gives both."""
+    return _render(text, base, True)
+
+
+def _render(text: str, base: str, lead: bool) -> tuple[str, str]:
+    raw_html = _RAW_HTML.search(text) is not None
     # No raw HTML: cmark's safe mode already escapes all text and blanks
     # javascript:/vbscript:/file: and non-image data: URLs, so its output needs
     # only the URL pass, not a full sanitiser run (the larger part of the cost).
-    out = _cmark_html(_neutralize_char_refs(text), _SAFE_OPTIONS)
+    options = _OPTIONS if raw_html else _SAFE_OPTIONS
+    with _parsed(text, options) as (root, extensions):
+        html = _node_html(root, options, extensions)
+        summary = shorten(_lead(root, options, extensions, raw_html)) if lead else ""
+    if raw_html:
+        return clean_text(sanitize(html, base)), summary
     # HTML5 void elements, as nh3 writes them ("/>" cannot occur in escaped text).
     # The body was cleaned at load and references are neutralised, so the
     # output needs no second pass for control characters.
-    return _absolutize(out.replace(" />", ">"), base)
+    return _absolutize(html.replace(" />", ">"), base), summary
 
 
-# Lines that open a block which is never a paragraph, skipped without rendering
-# (the rest are rendered, and only a <p> counts: a setext heading, an HTML
-# block or a table says otherwise there).
-_NOT_PROSE = re.compile(r"^\s{0,3}(#|>|[-*+]\s|\d+[.)]\s|\||-{3,}|\*{3,}|_{3,})")
-_FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
+# What the summary's text is taken from is found in cmark's document tree (the
+# same parse as the body's HTML): its top-level blocks, by type. Reference
+# links resolve against the whole body, and code, HTML blocks and lists are
+# told apart as CommonMark reads them, which no scan of the text gets right.
+_so = ctypes.CDLL(_cmark.__file__)
+_first_child, _next = _so.cmark_node_first_child, _so.cmark_node_next
+for _f in (_first_child, _next):
+    _f.argtypes, _f.restype = [ctypes.c_void_p], ctypes.c_void_p
+_type_of = _so.cmark_node_get_type_string
+_type_of.argtypes, _type_of.restype = [ctypes.c_void_p], ctypes.c_char_p
+_render_node = _so.cmark_render_html
+_render_node.argtypes, _render_node.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p], ctypes.c_void_p
+# Never a summary's text: code is not prose, and an HTML block is markup.
+_NOT_TEXT = {b"code_block", b"html_block"}
+# Kept while raw HTML is cleaned from a block, so that ``plain_text`` can put
+# spaces where blocks meet.
+_TEXT_TAGS = {"p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "hr", "div", "tr", "td", "th", "blockquote",
+              "pre", "ul", "ol", "table"}
 
 
-def _closes(line: str, fence: str) -> bool:
-    m = _FENCE.match(line)
-    return m is not None and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
-        and not line[m.end():].strip()
+def _node_html(node: int, options: int, extensions: int) -> str:
+    raw = _render_node(node, options, extensions)
+    try:
+        return ctypes.string_at(raw).decode("utf-8")
+    finally:
+        _c_free(raw)
 
 
-# CommonMark's HTML blocks of kinds 1-5, which only their end marker ends (a
-# blank line does not): what opens each, and what closes it.
-_VERBATIM_HTML = [
-    (re.compile(r" {0,3}<(?:script|pre|style|textarea)(?:\s|>|$)", re.I),
-     re.compile(r"</(?:script|pre|style|textarea)>", re.I)),
-    (re.compile(r" {0,3}<!--"), re.compile(r"-->")),
-    (re.compile(r" {0,3}<\?"), re.compile(r"\?>")),
-    (re.compile(r" {0,3}<![A-Za-z]"), re.compile(r">")),
-    (re.compile(r" {0,3}<!\[CDATA\["), re.compile(r"\]\]>")),
-]
+def _block_text(node: int, options: int, extensions: int, raw_html: bool) -> str:
+    fragment = _node_html(node, options, extensions)
+    if raw_html:
+        # What a sanitiser drops with its content (a script, a style) is no
+        # summary's text either.
+        fragment = nh3.clean(fragment, tags=_TEXT_TAGS, clean_content_tags=_CLEAN_CONTENT, strip_comments=True)
+    return plain_text(fragment)
 
 
-def _blocks_outside_verbatim(text: str) -> Iterator[str]:
-    """The blocks of ``text`` (as ``_blocks``), one at a time, with the lines of
-    fenced code and of HTML blocks 1-5 left out: neither is prose, and a blank
-    line inside one does not end it. Lazy: a summary stops at the first paragraph."""
-    block: list[str] = []
-    fence: str | None = None
-    closer: re.Pattern[str] | None = None
-    for line in text.split("\n"):
-        if fence is not None:
-            if _closes(line, fence):
-                fence = None
-            continue
-        if closer is not None:
-            if closer.search(line):
-                closer = None
-            continue
-        first = line.lstrip(" ")[:1]
-        if first in ("`", "~", "<"):      # only these lines can open verbatim text
-            verbatim = False
-            opened = _FENCE.match(line)
-            # (a backtick fence's info string holds no backtick: "```a` b" is prose)
-            if opened is not None and not (opened.group(1)[0] == "`" and "`" in line[opened.end():]):
-                fence, verbatim = opened.group(1), True
-            else:
-                for start, end in _VERBATIM_HTML:
-                    m = start.match(line)
-                    if m is not None:
-                        verbatim = True
-                        if not end.search(line, m.end()):
-                            closer = end
-                        break
-            if verbatim:   # it ends the paragraph before it, as in CommonMark
-                if block:
-                    yield "\n".join(block)
-                    block = []
-                continue
-        if line.strip(" \t"):
-            block.append(line)
-        elif block:
-            yield "\n".join(block)
-            block = []
-    if block:
-        yield "\n".join(block)
+def _lead(root: int, options: int, extensions: int, raw_html: bool, fallback: bool = True) -> str:
+    """The plain text a default summary is cut from: the first top-level paragraph
+    with any text (one opening with an image or inline HTML is one; headings,
+    lists, quotes, tables, code and HTML blocks are not); failing that (with
+    ``fallback``), the text of the headings, lists, quotes and tables; failing
+    that, nothing."""
+    rest: list[int] = []
+    node = _first_child(root)
+    while node:
+        kind = _type_of(node)
+        if kind == b"paragraph":
+            first = _block_text(node, options, extensions, raw_html)
+            if first:
+                return first
+        elif fallback and kind not in _NOT_TEXT:
+            rest.append(node)
+        node = _next(node)
+    return " ".join(filter(None, (_block_text(n, options, extensions, raw_html) for n in rest)))
 
 
 def first_paragraph_text(text: str) -> str:
-    """The plain text of the body's first paragraph (for a default summary), as
-    CommonMark reads it: one that opens with inline HTML or an image is one
-    (an image alone has no text, and the next is taken), a setext heading is
-    not, and nor is code or an HTML block, whatever blank lines they hold."""
-    for block in _blocks_outside_verbatim(text.strip()):
-        lines = block.strip("\n").splitlines()
-        if not lines or _NOT_PROSE.match(lines[0]) or lines[0].startswith("    "):
-            continue
-        html = markdown_to_html(block)
-        if _RAW_HTML.search(block):
-            # What a sanitiser drops with its content (a script, a style) is no
-            # summary's text either.
-            html = nh3.clean(html, tags={"p"}, clean_content_tags=_CLEAN_CONTENT, strip_comments=True)
-        if not html.startswith("<p>"):
-            continue
-        plain = plain_text(html[:html.find("</p>") + 4])
-        if plain:
-            return plain
-    return ""
+    """The plain text of the body's first paragraph as CommonMark reads it ("" if none)."""
+    raw_html = _RAW_HTML.search(text) is not None
+    options = _OPTIONS if raw_html else _SAFE_OPTIONS
+    with _parsed(text, options) as (root, extensions):
+        return _lead(root, options, extensions, raw_html, fallback=False)
 
 
 _BLOCK_TAG = re.compile(r"</?(?:p|li|h[1-6]|br|hr|div|tr|td|th|blockquote|pre|ul|ol|table)\b[^>]*>", re.I)
@@ -290,12 +276,6 @@ _ANY_TAG = re.compile(r"<[^>]+>")
 def plain_text(fragment: str) -> str:
     """Text of an HTML fragment: blocks become spaces, inline tags vanish."""
     return " ".join(html.unescape(_ANY_TAG.sub("", _BLOCK_TAG.sub(" ", fragment))).split())
-
-
-def derived_summary(body: str) -> str:
-    """A summary for an entry that gives none: its first prose paragraph; a body of
-    only lists or headings gives all of its text; an empty one nothing."""
-    return shorten(first_paragraph_text(body) or plain_text(markdown_to_html(body)))
 
 
 SUMMARY_LIMIT = 280  # characters of a derived summary: about two lines in a reader's list view

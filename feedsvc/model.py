@@ -93,21 +93,13 @@ class Entry:
     @property
     def summary(self) -> str:
         """The given summary, else the body's first prose paragraph (shortened), else
-        all of its text, else the title: RSS always has a description."""
+        the text of its headings and lists, else the title: RSS always has a description."""
         if self.given_summary:
             return self.given_summary
         hit = _SUMMARIES.get(self.digest) if self.digest else None
         if hit is not None:
             return hit
-        from .markdown import derived_summary
-        body, exact = self._body()
-        try:
-            out = derived_summary(body) or self.title
-        except Exception:   # as for content_html: one odd body must not fail every feed
-            logging.getLogger("feedsvc.render").exception("%s: no summary could be derived; using the title",
-                                                          self.path)
-            return self.title
-        return _SUMMARIES.put(self.digest, out) if exact else out
+        return self._rendered()[1]
 
     @property
     def content_html(self) -> str:
@@ -116,20 +108,32 @@ class Entry:
         Never raises: a body the renderer cannot take is published as escaped
         text, so one odd article cannot fail the refresh of every feed.
         """
-        key = (self.digest, self.link)
         if self.digest:
-            hit = _HTML.get(key)
+            hit = _HTML.get((self.digest, self.link))
             if hit is not None:
                 return hit
-        from .markdown import render_body
+        return self._rendered()[0]
+
+    def _rendered(self) -> tuple[str, str]:
+        """(content HTML, summary) from one parse of the body, kept under its digest
+        when the body read is the one the digest names."""
+        from . import markdown
         body, exact = self._body()
         try:
-            out = render_body(body, self.link)
+            if self.given_summary:
+                out, summary = markdown.render_body(body, self.link), self.given_summary
+            else:
+                out, summary = markdown.render_entry(body, self.link)
+                summary = summary or self.title
         except Exception:
             logging.getLogger("feedsvc.render").exception("%s: body could not be rendered; published as text",
                                                           self.path)
-            return "<pre>" + html.escape(body) + "</pre>"
-        return _HTML.put(key, out) if exact else out
+            return "<pre>" + html.escape(body) + "</pre>", self.given_summary or self.title
+        if exact:
+            _HTML.put((self.digest, self.link), out)
+            if not self.given_summary:
+                _SUMMARIES.put(self.digest, summary)
+        return out, summary
 
     def sort_key(self) -> tuple[float, str]:
         """Newest first; ties broken by id so the order never wobbles."""

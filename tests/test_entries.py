@@ -298,15 +298,16 @@ def test_summary_of_an_empty_body_is_the_title(load_one):
     assert load_one(front(title="Just a title"), "").summary == "Just a title"
 
 
-def test_a_summary_is_derived_when_first_used_and_only_once(load_one, monkeypatch):
+def test_a_summary_is_derived_when_first_used_and_with_the_html_from_one_parse(load_one, monkeypatch):
     import feedsvc.markdown as md
 
     calls = []
-    real = md.derived_summary
-    monkeypatch.setattr(md, "derived_summary", lambda body: calls.append(body) or real(body))
+    real = md.render_entry
+    monkeypatch.setattr(md, "render_entry", lambda *a: calls.append(a) or real(*a))
     e = load_one(front(), "Derived from this paragraph.\n\nNot this one.\n")
     assert calls == []                                  # loading derives nothing
     assert e.summary == "Derived from this paragraph." and e.summary == "Derived from this paragraph."
+    assert "<p>Not this one.</p>" in e.content_html
     assert len(calls) == 1
 
 
@@ -335,12 +336,13 @@ def test_what_is_derived_from_a_file_changed_since_its_parse_is_not_kept(load_on
 def test_a_body_the_summary_cannot_be_derived_from_gives_the_title(load_one, monkeypatch, caplog):
     import feedsvc.markdown as md
 
-    def choke(body):
+    def choke(body, base):
         raise ValueError("the renderer choked")
 
-    monkeypatch.setattr(md, "derived_summary", choke)
+    monkeypatch.setattr(md, "render_entry", choke)
     e = load_one(front(title="Still described"), "An unusual body.\n")
     assert e.summary == "Still described" and "the renderer choked" in caplog.text
+    assert e.content_html == "<pre>An unusual body.\n</pre>"
 
 
 # -- slug, id, link, image -------------------------------------------------------

@@ -180,6 +180,10 @@ def test_first_paragraph_skips_headings_lists_code_quotes_and_images():
     ("<script>\nvar a = 1;\n\nvar b = 2;\n</script>\n\nThe paragraph.\n", "The paragraph."),
     ("``` not a fence ` here\n\nThe paragraph.\n", "``` not a fence ` here"),      # no fence: prose
     ("Before the comment.\n<!-- a note -->\nAfter it.\n", "Before the comment."),  # an HTML block ends it
+    ("[Lead story][lead] with ![chart][img] and [more][].\n\n[lead]: https://example.com/lead\n"
+     "[img]: chart.png\n[more]: /more\n", "Lead story with and more."),     # references resolve, as in the body
+    ("> [ref]: /x\n\nSee [ref].\n", "See ref."),                            # a definition in a quote counts too
+    ("[not a ref] stays as written.\n", "[not a ref] stays as written."),
 ])
 def test_the_first_paragraph_is_the_one_commonmark_reads(body, first):
     assert first_paragraph_text(body) == first
@@ -188,6 +192,27 @@ def test_the_first_paragraph_is_the_one_commonmark_reads(body, first):
 def test_first_paragraph_is_plain_text_on_one_line():
     body = "A [link](x) with **bold**, `code` &amp; <em>html</em>\nover two lines.\n"
     assert first_paragraph_text(body) == "A link with bold, code & html over two lines."
+
+
+@pytest.mark.parametrize(("body", "summary"), [
+    ("## Only a heading\n\n- and a list\n- of items\n", "Only a heading and a list of items"),
+    ("```python\nimport os\nos.remove('x')\n```\n", ""),                 # code is not prose
+    ("<div>an HTML block</div>\n", ""),
+    ("<script>alert(1)</script>\n", ""),
+    ("# Head\n\n```\ncode\n```\n\n<div>raw</div>\n\n> A quote.\n", "Head A quote."),
+    ("", ""),
+])
+def test_a_body_without_a_paragraph_summarises_its_headings_lists_and_quotes_only(body, summary):
+    from feedsvc.markdown import render_entry
+    assert render_entry(body, ARTICLE)[1] == summary
+
+
+def test_the_html_and_the_summary_come_from_one_parse_and_agree_with_the_body_alone():
+    from feedsvc.markdown import render_entry
+    body = "Intro with [a link][x] and <b>raw</b> html.\n\n## Next\n\n[x]: rel/path\n"
+    html, summary = render_entry(body, ARTICLE)
+    assert html == render_body(body, ARTICLE)
+    assert summary == "Intro with a link and raw html."
 
 
 def test_first_paragraph_of_a_body_without_prose_is_empty():
@@ -248,6 +273,7 @@ def test_a_body_the_renderer_cannot_take_is_published_as_text(monkeypatch):
         raise RuntimeError("renderer bug")
 
     monkeypatch.setattr(feedsvc.markdown, "render_body", boom)
+    monkeypatch.setattr(feedsvc.markdown, "render_entry", boom)
     now = dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)
     e = Entry(path="x.md", slug="x", id="tag:x,2025:x", title="X", date=now, updated=now,
               link="https://x.example/x/", author=Author("A"), body="a <b> & c")
@@ -272,20 +298,6 @@ def test_rendering_frees_what_the_c_renderer_allocates():
     for _ in range(3000):
         render_body(body, "https://news.example.org/a/")
     assert rss_mb() - before < 30
-
-
-def test_the_summary_scan_cuts_a_body_into_the_same_blocks_as_a_split_on_blank_lines():
-    import random
-
-    from feedsvc.markdown import _blocks_outside_verbatim
-
-    rnd = random.Random(11)
-    pieces = ["Prose.", "", " \t", "# Head", "- item", "> quote", "    code", "\n", "\n\n", " \n \n", "a|b"]
-    for _ in range(5000):
-        text = "\n".join(rnd.choice(pieces) for _ in range(rnd.randint(0, 12)))
-        split = ["\n".join(line for line in b.split("\n") if line.strip(" \t"))
-                 for b in re.split(r"\n[ \t]*\n", text)]
-        assert list(_blocks_outside_verbatim(text)) == [b for b in split if b], repr(text)
 
 
 def test_the_summary_is_the_first_prose_block_after_headings_lists_and_quotes():
