@@ -2,7 +2,9 @@
 
 "World & U.S. News" -> "world-us-news": dots and apostrophes vanish so that
 abbreviations and contractions stay one word; other scripts are transliterated
-("人工智能" -> "ren-gong-zhi-neng").
+("人工智能" -> "ren-gong-zhi-neng"). A name with nothing to transliterate (an
+emoji, a symbol) is spelled by its code points ("🚀" -> "u1f680"): every name
+has a slug, so no category is left without a feed for want of letters.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ _JOINERS = [[".", ""], ["'", ""], ["\u2019", ""], ["\u02bc", ""]]
 
 @functools.lru_cache(maxsize=65536)
 def slugify(name: str) -> str:
-    return _slugify(name, replacements=_JOINERS)
+    return _slugify(name, replacements=_JOINERS) or "-".join(f"u{ord(c):x}" for c in name if not c.isspace())
 
 
 def is_slug(s: str) -> bool:

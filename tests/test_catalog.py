@@ -193,12 +193,11 @@ def test_entry_listing_two_merged_names_appears_once_in_the_category(config):
     assert catalog.entry_categories(e) == (c,)
 
 
-def test_category_name_without_a_usable_slug_is_reported(config):
-    catalog = build_catalog([entry("a", NOW - DAY, "!!!", "AI", path="x.md")], config, NOW)
-    (p,) = catalog.problems
-    assert p.path == "x.md" and "'!!!'" in p.message
-    assert [c.slug for c in catalog.categories] == ["ai"]
-    assert slugs(catalog.entries) == ["a"], "the entry is still published"
+def test_a_category_named_by_symbols_alone_has_a_feed_under_its_code_points(config):
+    catalog = build_catalog([entry("a", NOW - DAY, "🚀", "AI", path="x.md")], config, NOW)
+    assert catalog.problems == ()
+    assert [(c.slug, c.name) for c in catalog.categories] == [("ai", "AI"), ("u1f680", "🚀")]
+    assert slugs(cat(catalog, "u1f680").entries) == ["a"]
 
 
 def test_configured_category_without_entries_is_present_and_empty(make_config):

@@ -1,4 +1,4 @@
-"""Slugs: lower case, ASCII, words joined by '-'; other scripts transliterated."""
+"""Slugs: lower case, ASCII, words joined by '-'; other scripts transliterated, symbols spelled."""
 from __future__ import annotations
 
 import pytest
@@ -26,8 +26,14 @@ def test_slugify_examples(name, slug):
     assert slugify(name) == slug
 
 
-@pytest.mark.parametrize("name", ["", "   ", "!!!", "&&"])
-def test_name_without_letters_or_digits_gives_an_empty_slug(name):
+@pytest.mark.parametrize(("name", "slug"), [("🚀", "u1f680"), ("!!!", "u21-u21-u21"), ("¤", "ua4"),
+                                          ("🚀 🔥", "u1f680-u1f525"), ("\u2026", "u2026")])
+def test_a_name_with_nothing_to_transliterate_is_spelled_by_its_code_points(name, slug):
+    assert slugify(name) == slug and is_slug(slug)
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n"])
+def test_only_an_empty_name_gives_an_empty_slug(name):
     assert slugify(name) == ""
 
 
