@@ -376,13 +376,17 @@ def _absolute(value: str, base: str, path: str, key: str) -> str:
     return _ascii_url(url, path, key)
 
 
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
 def _ascii_url(url: str, path: str, key: str) -> str:
     """Percent-encode what a URI cannot carry (non-ASCII letters, '<', '|' ...) and IDNA-encode the host.
 
     RSS <link> and <enclosure> must be URIs, not IRIs, and every format should
-    show one spelling. Idempotent: '%' is kept, so an encoded URL stays as it is.
+    show one spelling. Idempotent: a '%' that starts an escape is kept, so an
+    encoded URL stays as it is; any other is written %25 (RFC 3986 2.4).
     """
-    parts = urlsplit(url)
+    parts = urlsplit(_LONE_PERCENT.sub("%25", url) if "%" in url else url)
     netloc = parts.netloc
     if not netloc.isascii():
         userinfo, at, hostport = netloc.rpartition("@")

@@ -29,10 +29,20 @@ _OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_VALIDATE_UTF8
 _EXTENSIONS = ["table", "strikethrough", "autolink"]
 _SAFE_SCHEMES = {"http", "https", "mailto", "tel", "ftp", "data"}
 
+# nh3's defaults, with what articles need and no reader runs: ids (footnotes
+# and in-page links point at them), audio, video and responsive images.
+_TAGS = nh3.ALLOWED_TAGS | {"audio", "video", "source", "track", "picture"}
 _ATTRIBUTES = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
+_ATTRIBUTES.setdefault("*", set()).add("id")
 _ATTRIBUTES.setdefault("a", set()).update({"title"})
-_ATTRIBUTES.setdefault("img", set()).update({"title"})
+_ATTRIBUTES.setdefault("img", set()).update({"title", "srcset", "sizes"})
 _ATTRIBUTES.setdefault("code", set()).add("class")
+_ATTRIBUTES.update({
+    "audio": {"src", "controls", "loop", "muted", "preload"},
+    "video": {"src", "poster", "controls", "loop", "muted", "preload", "width", "height", "playsinline"},
+    "source": {"src", "srcset", "sizes", "type", "media", "width", "height"},
+    "track": {"src", "kind", "srclang", "label", "default"},
+})
 _CLEAN_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "template", "title"}
 
 # nh3 writes every attribute as name="value", so one pass over its output finds
@@ -108,6 +118,7 @@ def sanitize(fragment: str, base: str) -> str:
     """Strip what a feed reader must never run, and make URLs absolute against ``base``."""
     cleaned = nh3.clean(
         fragment,
+        tags=_TAGS,
         attributes=_ATTRIBUTES,
         clean_content_tags=_CLEAN_CONTENT,
         link_rel=None,
@@ -119,7 +130,7 @@ def sanitize(fragment: str, base: str) -> str:
 
 
 def _absolutize(cleaned: str, base: str) -> str:
-    """Make href/src/cite/poster absolute; keep only language-* classes.
+    """Make href/src/cite/poster and srcset's URLs absolute; keep only language-* classes.
 
     One pass over the ``="...`` of values that may need it (a literal the
     regex engine finds quickly), looking back for the attribute's name: a pattern that starts with the name
@@ -133,6 +144,8 @@ def _absolutize(cleaned: str, base: str) -> str:
         for name in _URL_NAMES:
             if _named(s, i, name):
                 return _url(name, m.group(1), base)
+        if _named(s, i, "srcset"):
+            return _srcset(m.group(1), base)
         if _named(s, i, "class"):
             kept = [c for c in m.group(1).split() if c.startswith("language-")]
             return f'="{" ".join(kept)}"' if kept else _DROP
@@ -147,7 +160,7 @@ _URL_NAMES = ("href", "src", "cite", "poster")
 # Every attribute value except an absolute http(s) one, which no rule below
 # changes (most of a body's links): those are skipped at C speed. A class is
 # always looked at, whatever its value.
-_ATTR_VALUE = re.compile(r'="(?:(?<=\sclass=")|(?!https?://))([^"]*)"')
+_ATTR_VALUE = re.compile(r'="(?:(?<=\sclass=")|(?<=\ssrcset=")|(?!https?://))([^"]*)"')
 _DROP = "=\x00"
 _BLANKED = re.compile(r"\s[a-z]+=\x00")
 
@@ -164,11 +177,47 @@ def _url(name: str, raw: str, base: str) -> str:
         return _DROP
     scheme = _SCHEME.match(value)
     if scheme is None:
-        return f'="{html.escape(urljoin(base, value))}"'
+        return f'="{html.escape(urljoin(base, _lone_percent(value)))}"'
     # data: only as an image source; nh3 already dropped every other unsafe scheme
     if scheme.group(1).lower() == "data" and not (name == "src" and value[5:].lower().startswith("image/")):
         return _DROP
     return f'="{raw}"'
+
+
+def _srcset(raw: str, base: str) -> str:
+    """A srcset with each image candidate's URL made absolute, parsed as HTML does
+    (a URL, then descriptors up to a comma outside parentheses); nh3 does not look
+    inside one, so a candidate with a URL no image may have is dropped here."""
+    value, out, i = html.unescape(raw), [], 0
+    while i < len(value):
+        while i < len(value) and (value[i].isspace() or value[i] == ","):
+            i += 1
+        start = i
+        while i < len(value) and not value[i].isspace():
+            i += 1
+        url, descriptors = value[start:i], ""
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            start, depth = i, 0
+            while i < len(value) and (value[i] != "," or depth):
+                depth += {"(": 1, ")": -1 if depth else 0}.get(value[i], 0)
+                i += 1
+            descriptors = " ".join(value[start:i].split())
+        scheme = _SCHEME.match(url)
+        if not url or scheme is not None and scheme.group(1).lower() not in ("http", "https") \
+                and not (scheme.group(1).lower() == "data" and url[5:].lower().startswith("image/")):
+            continue
+        out.append(f"{urljoin(base, _lone_percent(url)) if scheme is None else url} {descriptors}".rstrip())
+    return f'="{html.escape(", ".join(out))}"' if out else _DROP
+
+
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def _lone_percent(url: str) -> str:
+    """``url`` with each '%' that starts no escape written as %25 (RFC 3986 2.4)."""
+    return _LONE_PERCENT.sub("%25", url) if "%" in url else url
 
 
 # Anything CommonMark could take for raw HTML: a tag, a comment, a declaration.

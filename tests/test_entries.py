@@ -447,6 +447,8 @@ def test_link_relative_is_made_absolute_and_absolute_is_kept(load_one, written, 
         ("image", "images/café-東京.jpg", f"{BASE_URL}/articles/post/images/caf%C3%A9-%E6%9D%B1%E4%BA%AC.jpg"),
         ("image", "/images/lead photo.jpg", f"{BASE_URL}/images/lead%20photo.jpg"),
         ("link", "https://example.org/a b?q=c d", "https://example.org/a%20b?q=c%20d"),
+        ("link", "/deals/50%-off", f"{BASE_URL}/deals/50%25-off"),          # a '%' that starts no escape
+        ("image", "/img/100%.jpg?x=%zz#%", f"{BASE_URL}/img/100%25.jpg?x=%25zz#%25"),
     ],
 )
 def test_urls_are_written_as_ascii_uris(load_one, key, written, expected):

@@ -152,6 +152,49 @@ def test_raw_html_links_are_made_absolute_too():
     assert 'cite="https://news.example.org/articles/ai-body/src/"' in html
 
 
+def test_ids_are_kept_so_that_footnote_and_in_page_links_reach_them():
+    from lxml import html as lh
+    doc = lh.fromstring("<div>" + render('Claim.<sup id="fnref1"><a href="#fn1">1</a></sup>\n\n'
+                                         '<ol><li id="fn1">Note. <a href="#fnref1">back</a></li></ol>\n') + "</div>")
+    for a in doc.iter("a"):
+        target = a.get("href").removeprefix(ARTICLE)
+        assert target.startswith("#") and doc.get_element_by_id(target[1:]) is not None
+
+
+def test_audio_video_and_responsive_images_are_kept_with_absolute_urls():
+    from lxml import html as lh
+    doc = lh.fromstring("<div>" + render(
+        '<audio src="pod.mp3" controls></audio>\n\n'
+        '<video src="clip.mp4" poster="poster.jpg" controls autoplay>Fallback text</video>\n\n'
+        '<picture><source srcset="wide.webp 2x, https://cdn.example.org/w.webp 3x" media="(min-width: 800px)">'
+        '<img src="narrow.jpg" alt="pic"></picture>\n') + "</div>")
+    (audio,), (video,), (source,) = doc.iter("audio"), doc.iter("video"), doc.iter("source")
+    assert audio.get("src") == ARTICLE + "pod.mp3" and audio.get("controls") is not None
+    assert (video.get("src"), video.get("poster")) == (ARTICLE + "clip.mp4", ARTICLE + "poster.jpg")
+    assert video.get("autoplay") is None and video.text_content() == "Fallback text"
+    assert source.get("srcset") == f"{ARTICLE}wide.webp 2x, https://cdn.example.org/w.webp 3x"
+    assert source.get("media") == "(min-width: 800px)"
+    assert [i.get("src") for i in doc.iter("img")] == [ARTICLE + "narrow.jpg"]
+
+
+@pytest.mark.parametrize(("srcset", "kept"), [
+    ("https://c.example/a.png 1x, b.png 2x", f"https://c.example/a.png 1x, {ARTICLE}b.png 2x"),
+    ("a.png, b.png 480w", f"{ARTICLE}a.png, {ARTICLE}b.png 480w"),
+    ("javascript:alert(1) 1x, b.png 2x", f"{ARTICLE}b.png 2x"),          # no script URL, even in a srcset
+    ("data:image/png;base64,AA 1x, data:text/html,x 2x", "data:image/png;base64,AA 1x"),
+    ("c.png 100w, d.png (weird, but) 200w", f"{ARTICLE}c.png 100w, {ARTICLE}d.png (weird, but) 200w"),
+])
+def test_every_url_of_a_srcset_is_made_absolute_and_checked(srcset, kept):
+    from lxml import html as lh
+    (img,) = lh.fromstring("<div>" + render(f'<img src="a.png" srcset="{srcset}" alt="x">\n') + "</div>").iter("img")
+    assert img.get("srcset") == kept
+
+
+def test_a_percent_sign_that_starts_no_escape_is_encoded_in_body_links():
+    html = render("![p](100%.png) [x](50%25-off)\n")
+    assert f'src="{ARTICLE}100%25.png"' in html and f'href="{ARTICLE}50%25-off"' in html
+
+
 def test_no_relative_url_survives():
     html = render("[a](x) ![b](y.png) [c](/z) [d](#e)\n")
     for url in re.findall(r'(?:href|src)="([^"]*)"', html):
