@@ -52,8 +52,11 @@ def _entry_row(e: Entry, config: Config) -> dict[str, Any]:
     return {"title": e.title, "url": e.link, "summary": e.summary, "author": e.author.name, **w}
 
 
-# Languages written right to left by default (a script subtag says otherwise: ku-Arab is, ku is not).
-_RTL = frozenset({"ar", "arc", "ckb", "dv", "fa", "he", "iw", "ks", "ps", "sd", "syr", "ug", "ur", "yi"})
+# Languages written right to left by default (a script subtag says otherwise: ku-Arab is, ku is not):
+# those whose likely script in CLDR is Arabic, Hebrew, Syriac, Thaana, N'Ko or Adlam.
+_RTL = frozenset({"ar", "arc", "azb", "bal", "bgn", "bqi", "ckb", "dv", "fa", "glk", "haz", "he", "iw", "ji",
+                  "khw", "ks", "lrc", "mzn", "nqo", "pnb", "prs", "ps", "sd", "sdh", "skr", "syr", "ug", "ur",
+                  "yi"})
 _RTL_SCRIPTS = frozenset({"arab", "hebr", "thaa", "syrc", "nkoo", "adlm", "rohg"})
 
 

@@ -131,7 +131,8 @@ def test_opml_uses_the_first_configured_format(site, make_app):
 
 
 @pytest.mark.parametrize(("language", "direction"), [("en", "ltr"), ("ar", "rtl"), ("he-IL", "rtl"), ("fa", "rtl"),
-                                                     ("az-Arab", "rtl"), ("ku-Latn", "ltr"), ("zh-Hans", "ltr")])
+                                                     ("az-Arab", "rtl"), ("ku-Latn", "ltr"), ("zh-Hans", "ltr"),
+                                                     ("mzn", "rtl"), ("pnb", "rtl"), ("nqo", "rtl")])
 def test_pages_are_written_in_the_direction_of_the_sites_language(site, make_app, language, direction):
     client = make_app(site={"language": language}).test_client()
     for path in ("/", "/categories/science/", "/articles/a/"):
