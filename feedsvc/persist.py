@@ -144,6 +144,9 @@ class DiskSnapshot:
     _orders: dict[str, list[str]] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _entry_tables: dict[str, Any] | None = field(default=None, repr=False)
+    # Its entry tables were unreadable when last asked for (the cache folder was
+    # removed under it): which articles and archive pages it has is unknown.
+    tables_lost: bool = field(default=False, repr=False)
 
     @property
     def output_key(self) -> str:
@@ -179,10 +182,17 @@ class DiskSnapshot:
                     try:
                         tables = orjson.loads(path.read_bytes())
                     except (OSError, orjson.JSONDecodeError) as e:
-                        log.error("snapshot %s: cannot read its entry tables: %s", self.generation, e)
-                        tables = {"articles": {}, "entries": {}}
+                        # Nothing is kept: a later ask reads them if they come back,
+                        # and meanwhile the pages they list answer 503, not 404.
+                        if not self.tables_lost:
+                            log.error("snapshot %s: cannot read its entry tables: %s", self.generation, e)
+                        self.tables_lost = True
+                        empty: dict[str, Any] = {"articles": {}, "entries": {}}
+                        _apply(empty, self.manifest.get("overlay"))
+                        return empty
                     _apply(tables, self.manifest.get("overlay"))
                     self._entry_tables = tables
+                    self.tables_lost = False
                 data = self._entry_tables
         return data
 
@@ -195,8 +205,11 @@ class DiskSnapshot:
         return {p: (v[5], v[0]) for p, v in self.manifest["resources"].items()}
 
     def listed(self, path: str) -> bool:
-        """Whether ``path`` is one of this snapshot's rendered resources, its bytes on disk or not."""
-        return path in self.manifest["resources"]
+        """Whether ``path`` is one of this snapshot's resources, its bytes on disk or not
+        (an article or archive page it may have, while its entry tables are lost)."""
+        if path in self.manifest["resources"]:
+            return True
+        return self.tables_lost and (path.startswith("/articles/") or parse_archive_path(path) is not None)
 
     def get(self, path: str) -> Resource | None:
         r = self._loaded.get(path)
@@ -261,7 +274,9 @@ class DiskSnapshot:
             slug_of = self.manifest["slug_of"]
             rows = [(-m[2], m[3], slug) for slug, m in self._entries()["articles"].items()
                     if not key or any(slug_of.get(n) == key for n in m[4])]
-            cached = self._orders[key] = [slug for _, _, slug in sorted(rows)]
+            cached = [slug for _, _, slug in sorted(rows)]
+            if not self.tables_lost:
+                self._orders[key] = cached
         return cached
 
     def archive(self, key: str, number: int, fmt: str) -> Resource | None:

@@ -140,3 +140,21 @@ def test_an_entries_folder_gone_fails_the_refresh_and_the_last_feeds_stay_served
     config.entries_path.with_name("away").rename(config.entries_path)
     back = r.refresh()
     assert back.ok and back.entries == 2 and back.reparsed == 0     # what was parsed is kept meanwhile
+
+
+def test_pages_of_a_snapshot_whose_entry_tables_are_gone_are_unknown_not_missing(write_entry, config):
+    fill(write_entry, 3)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    r.wait_saved()
+    snap = r.disk.load(config)
+    tables = r.disk.root / "snapshots" / snap.manifest["tables"]
+    saved = tables.read_bytes()
+    tables.unlink()                                   # the cache folder removed under a worker
+    assert snap.get("/articles/e0/") is None
+    # Whether it has that article or archive page is unknown: 503, not a 404 a cache would keep.
+    assert snap.listed("/articles/e0/") and snap.listed("/archive/1/feed.rss")
+    assert not snap.listed("/categories/none/feed.rss")
+    tables.write_bytes(saved)                         # back (a refresh wrote them again)
+    assert snap.get("/articles/e0/") is not None and not snap.tables_lost
+    assert not snap.listed("/articles/none/")
