@@ -187,9 +187,10 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
     """
     same_config = previous is not None and previous.output_key == output_key(config)
     # What ``previous`` holds: against it, a feed is "changed" (for the report and
-    # WebSub) only if its bytes are; its bodies are carried over only with ``reuse``.
-    prev = previous.fingerprints() if previous is not None and same_config else {}
-    keep = prev if reuse else {}
+    # WebSub) only if its bytes are, whatever else the config changed; its bodies
+    # are carried over only with the same config and ``reuse``.
+    prev = previous.fingerprints() if previous is not None else {}
+    keep = prev if reuse and same_config else {}
     out: dict[str, Resource | Future[Resource]] = {}
     # Rendering is Python and holds the GIL; hashing, writing to the cache folder
     # (or compressing, without one) do not, so they run beside it.

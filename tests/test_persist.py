@@ -158,3 +158,17 @@ def test_pages_of_a_snapshot_whose_entry_tables_are_gone_are_unknown_not_missing
     tables.write_bytes(saved)                         # back (a refresh wrote them again)
     assert snap.get("/articles/e0/") is not None and not snap.tables_lost
     assert not snap.listed("/articles/none/")
+
+
+def test_a_restart_with_a_changed_config_reports_only_the_feeds_whose_bytes_changed(write_entry, make_config):
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z", "categories": ["Energy"]})
+    write_entry("b.md", {"title": "B", "date": "2025-07-02T09:00:00Z", "categories": ["Science"]})
+    first = new_refresher(make_config(), clock=lambda: NOW)
+    assert first.refresh().ok
+    first.wait_saved()
+    # Another process, another config: only the Energy feeds show its description.
+    again = new_refresher(make_config(categories={"Energy": {"description": "Grids and fuels."}}), clock=lambda: NOW)
+    report = again.refresh()
+    assert report.ok
+    assert sorted(f.path for f in report.changed_feeds) == [f"/categories/energy/feed.{x}" for x in ("atom", "json",
+                                                                                                     "rss")]
