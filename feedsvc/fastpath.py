@@ -11,13 +11,12 @@ the answers of both paths are the same byte for byte (tests compare them).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, Callable, Iterable
 
-from werkzeug.http import parse_accept_header, parse_etags, remove_entity_headers
+from werkzeug.http import parse_etags, remove_entity_headers
 
 from . import metrics
-from .headers import feed_headers, link_headers
+from .headers import feed_headers, link_headers, wants_gzip
 from .resources import Resource
 from .service import Service
 
@@ -62,7 +61,7 @@ class FastFeeds:
         inm = environ.get("HTTP_IF_NONE_MATCH")
         if inm is None and "HTTP_IF_MODIFIED_SINCE" in environ:
             return self.app(environ, start_response)
-        gz = _accepts_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
+        gz = wants_gzip(environ.get("HTTP_ACCEPT_ENCODING", ""))
         answer = self._prepared(res, gz, path, snap.config)
         route = _route(path)
         # The tag sent back as it was given is most conditional polls: a string
@@ -102,16 +101,6 @@ class FastFeeds:
             self._answers.clear()
         self._answers[key] = answer
         return answer
-
-
-# Pollers send a handful of distinct Accept-Encoding values, over and over;
-# parsing one costs more than the rest of a 304.
-@lru_cache(maxsize=256)
-def _accepts_gzip(value: str) -> bool:
-    if "gzip" not in value.lower():   # content codings are case-insensitive
-        return False
-    accept = parse_accept_header(value)
-    return accept["gzip"] > 0 or accept["x-gzip"] > 0
 
 
 def _route(path: str) -> str:

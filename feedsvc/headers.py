@@ -1,10 +1,15 @@
-"""The headers of a resource response, defined once for the Flask views and the fast path."""
+"""The headers of a resource response, and what a request's headers ask of it.
+
+Defined once for the Flask views and the fast path, which must give the same
+answer to the same request.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from functools import lru_cache
 from typing import Any
 
-from werkzeug.http import http_date
+from werkzeug.http import http_date, parse_accept_header
 
 from .resources import Resource
 
@@ -53,3 +58,33 @@ def link_headers(res: Resource, path: str, config: Any) -> list[tuple[str, str]]
         return []
     return [*(("Link", f'<{hub}>; rel="hub"') for hub in config.websub_hubs),
             ("Link", f'<{config.site.base_url}{path}>; rel="self"')]
+
+
+# Accept-Encoding values that clients send over and over, decided without parsing.
+_COMMON_ENCODINGS = {"": False, "identity": False, "gzip": True, "gzip, deflate": True, "deflate, gzip": True,
+                     "gzip, deflate, br": True, "gzip, deflate, br, zstd": True}
+
+
+def wants_gzip(accept_encoding: str) -> bool:
+    """Whether to send the gzip form, given the request's Accept-Encoding ("" when absent)."""
+    common = _COMMON_ENCODINGS.get(accept_encoding)
+    return _negotiate_gzip(accept_encoding) if common is None else common
+
+
+@lru_cache(maxsize=256)   # pollers send a handful of distinct values, over and over
+def _negotiate_gzip(accept_encoding: str) -> bool:
+    """gzip when its quality is above 0 and at least identity's (RFC 9110 12.5.3).
+
+    "*" stands only for the codings the field does not name, so "gzip;q=0, *"
+    refuses gzip and "identity;q=0, *" asks for it. When the field names
+    neither identity nor "*", identity is acceptable but any coding with a
+    quality above 0 comes first. x-gzip is gzip (8.4.1.3).
+    """
+    named: dict[str, float] = {}
+    for coding, q in parse_accept_header(accept_encoding):
+        coding = "gzip" if coding.lower() == "x-gzip" else coding.lower()
+        named[coding] = max(q, named.get(coding, 0.0))
+    star = named.get("*")
+    gzip_q = named.get("gzip", star or 0.0)
+    identity_q = named.get("identity", star or 0.0)
+    return gzip_q > 0 and gzip_q >= identity_q

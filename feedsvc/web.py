@@ -12,7 +12,7 @@ from typing import NoReturn
 from flask import Blueprint, Response, current_app, request
 from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
 
-from .headers import XML_FEED_TYPES, feed_headers, link_headers
+from .headers import XML_FEED_TYPES, feed_headers, link_headers, wants_gzip
 from .resources import Resource
 from .service import Service
 
@@ -75,7 +75,7 @@ def wants_page(res: Resource) -> bool:
 
 
 def send_resource(res: Resource, max_age: int) -> Response:
-    gz = request.accept_encodings["gzip"] > 0 or request.accept_encodings["x-gzip"] > 0
+    gz = wants_gzip(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
     view = wants_page(res)
     _, headers = feed_headers(res, gz, view, max_age)
     # Conditions first: a 304 needs no body, and the gzip form may not exist yet.

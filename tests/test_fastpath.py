@@ -35,6 +35,9 @@ def test_fast_and_full_paths_give_the_same_answers(site, make_app, hubs):
         {"If-None-Match": "*"}, {"If-None-Match": '"stale"'}, {"If-None-Match": f"W/{etags['/feed.rss']}"},
         {"Accept": "application/rss+xml"}, {"If-Modified-Since": "Tue, 01 Jul 2025 00:00:00 GMT"},
         {"Accept-Encoding": "GZIP"}, {"Accept-Encoding": "br, X-Gzip;q=0.5"},   # codings are case-insensitive
+        # "*" stands for the codings not named: one rule on both paths
+        {"Accept-Encoding": "*"}, {"Accept-Encoding": "gzip;q=0, *"}, {"Accept-Encoding": "identity;q=0, *"},
+        {"Accept-Encoding": "gzip;q=0.5, identity"},
     ]
     paths = ["/feed.rss", "/feed.atom", "/categories/science/feed.json", "/opml.xml"]
     for path, headers, method in itertools.product(paths, variants, ["GET", "HEAD"]):

@@ -368,3 +368,21 @@ def test_last_modified_is_never_later_than_the_response():
     ahead = Resource("text/html; charset=utf-8", "t", "t-gz", dt.datetime(2200, 1, 1, tzinfo=dt.timezone.utc), "page")
     _, headers = feed_headers(ahead, False, False, 300)
     assert parsedate_to_datetime(dict(headers)["Last-Modified"]) <= dt.datetime.now(dt.timezone.utc)
+
+
+# Paths of every kind of answer: a feed on the lean path and on Flask's (a query
+# sends it there), a page, the OPML list, a stylesheet, an archive page.
+EVERY_KIND = ["/feed.rss", "/feed.rss?x=1", "/", "/opml.xml", "/style.css", "/archive/1/feed.rss"]
+
+
+@pytest.mark.parametrize("value, coding", [
+    ("gzip;q=0, *", None), ("*, gzip;q=0", None), ("*;q=0.5, gzip;q=0", None), ("GZIP;Q=0, *", None),
+    ("x-gzip;q=0, *", None), ("identity;q=0, *", "gzip"), ("*", "gzip"), ("gzip;q=0.5, identity", None),
+    ("gzip;q=0.5, br", "gzip"), ("br, *;q=0", None),
+])
+def test_a_star_in_accept_encoding_stands_only_for_the_codings_not_named(site, make_app, value, coding):
+    client = make_app(feeds={"max_entries": 1}).test_client()
+    for path in EVERY_KIND:
+        r = client.get(path, headers={"Accept-Encoding": value})
+        assert r.status_code == 200, path
+        assert r.headers.get("Content-Encoding") == coding, path
