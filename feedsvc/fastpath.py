@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
-from werkzeug.http import parse_etags, remove_entity_headers
+from werkzeug.http import remove_entity_headers
 
 from . import metrics
-from .headers import feed_headers, link_headers, wants_gzip
+from .headers import etag_matches, feed_headers, link_headers, wants_gzip
 from .resources import Resource
 from .service import Service
 
@@ -66,7 +66,7 @@ class FastFeeds:
         route = _route(path)
         # The tag sent back as it was given is most conditional polls: a string
         # comparison, before parsing the header for lists, weak tags and "*".
-        if inm is not None and (inm == answer.quoted or parse_etags(inm).contains_weak(answer.etag)):
+        if inm is not None and (inm == answer.quoted or etag_matches(inm, answer.etag, weak=True)):
             start_response("304 NOT MODIFIED", list(answer.not_modified))
             self._child(metrics.REQUESTS, route, "304").inc()
             return []

@@ -5,11 +5,12 @@ answer to the same request.
 """
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from functools import lru_cache
-from typing import Any
+from typing import Any, Mapping
 
-from werkzeug.http import http_date, parse_accept_header
+from werkzeug.http import http_date, parse_accept_header, parse_date
 
 from .resources import Resource
 
@@ -88,3 +89,47 @@ def _negotiate_gzip(accept_encoding: str) -> bool:
     gzip_q = named.get("gzip", star or 0.0)
     identity_q = named.get("identity", star or 0.0)
     return gzip_q > 0 and gzip_q >= identity_q
+
+
+def precondition(environ: Mapping[str, Any], etag: str, last_modified: str | None) -> int:
+    """200, 304 or 412 for a GET or HEAD of a representation that exists (RFC 9110 13.2.2).
+
+    ``etag`` is its tag without quotes, ``last_modified`` its Last-Modified
+    header. In 13.2.2's order: If-Match, or else If-Unmodified-Since; then
+    If-None-Match, or else If-Modified-Since.
+    """
+    if_match = environ.get("HTTP_IF_MATCH")
+    if if_match is not None:
+        if not etag_matches(if_match, etag, weak=False):
+            return 412
+    else:
+        since = parse_date(environ.get("HTTP_IF_UNMODIFIED_SINCE"))
+        if since is not None and last_modified is not None and parse_date(last_modified) > since:
+            return 412
+    if_none_match = environ.get("HTTP_IF_NONE_MATCH")
+    if if_none_match is not None:
+        return 304 if etag_matches(if_none_match, etag, weak=True) else 200
+    since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    if since is not None and last_modified is not None and parse_date(last_modified) <= since:
+        return 304
+    return 200
+
+
+# One member of an entity-tag list (RFC 9110 8.8.3): a tag (weak marker,
+# quoted opaque-tag), or anything else up to the next comma, which is no tag
+# and matches nothing: werkzeug's parse_etags takes an unquoted word for one.
+# A quoted tag may hold a comma.
+_LIST_MEMBER = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)"[ \t]*(?:,|\Z)|[^,]*,?)')
+
+
+def etag_matches(field: str, etag: str, weak: bool) -> bool:
+    """Whether an If-Match (strong comparison) or If-None-Match (weak) field value matches ``etag``.
+
+    "*" matches any current representation, and this one exists.
+    """
+    if field.strip(" \t") == "*":
+        return True
+    for m in _LIST_MEMBER.finditer(field):
+        if m.group(2) == etag and (weak or m.group(1) is None):
+            return True
+    return False

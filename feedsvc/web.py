@@ -10,9 +10,10 @@ import logging
 from typing import NoReturn
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import HTTPException, NotFound, ServiceUnavailable
+from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, ServiceUnavailable
+from werkzeug.http import http_date
 
-from .headers import XML_FEED_TYPES, feed_headers, link_headers, wants_gzip
+from .headers import XML_FEED_TYPES, feed_headers, link_headers, precondition, wants_gzip
 from .resources import Resource
 from .service import Service
 
@@ -77,10 +78,16 @@ def wants_page(res: Resource) -> bool:
 def send_resource(res: Resource, max_age: int) -> Response:
     gz = wants_gzip(request.environ.get("HTTP_ACCEPT_ENCODING", ""))
     view = wants_page(res)
-    _, headers = feed_headers(res, gz, view, max_age)
+    etag, headers = feed_headers(res, gz, view, max_age)
     # Conditions first: a 304 needs no body, and the gzip form may not exist yet.
-    resp = Response(b"", headers=headers).make_conditional(request)
-    if resp.status_code == 200:
+    # Not werkzeug's make_conditional: it answers "If-Match: *" with 412, and a
+    # true If-Match there overrules If-None-Match (RFC 9110 13.2.2 has neither).
+    status = precondition(request.environ, etag, dict(headers).get("Last-Modified"))
+    if status == 412:
+        raise PreconditionFailed("The current ETag or Last-Modified does not meet If-Match or If-Unmodified-Since.")
+    resp = Response(b"", status=status, headers=headers)
+    resp.headers["Date"] = http_date()   # as make_conditional set it
+    if status == 200:
         try:
             resp.set_data(res.gzip_body if gz else res.body)
         except FileNotFoundError:

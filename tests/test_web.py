@@ -386,3 +386,44 @@ def test_a_star_in_accept_encoding_stands_only_for_the_codings_not_named(site, m
         r = client.get(path, headers={"Accept-Encoding": value})
         assert r.status_code == 200, path
         assert r.headers.get("Content-Encoding") == coding, path
+
+
+def test_if_match_star_is_true_for_every_current_representation(site, make_app):
+    client = make_app(feeds={"max_entries": 1}).test_client()
+    for path in EVERY_KIND:
+        assert client.get(path, headers={"If-Match": "*"}).status_code == 200, path
+
+
+def test_if_match_compares_strongly_and_the_other_conditions_still_count(site, client):
+    etag = client.get("/feed.rss").headers["ETag"]
+    assert client.get("/feed.rss", headers={"If-Match": etag}).status_code == 200
+    assert client.get("/feed.rss", headers={"If-Match": f'"stale", {etag}'}).status_code == 200
+    assert client.get("/feed.rss", headers={"If-Match": '"stale"'}).status_code == 412
+    assert client.get("/feed.rss", headers={"If-Match": f"W/{etag}"}).status_code == 412
+    # A true If-Match hands over to If-None-Match (RFC 9110 13.2.2): a 304, not the body.
+    both = client.get("/feed.rss", headers={"If-Match": etag, "If-None-Match": etag})
+    assert both.status_code == 304 and both.data == b""
+    assert client.get("/feed.rss", headers={"If-Match": "*", "If-None-Match": etag}).status_code == 304
+    lm = client.get("/feed.rss").headers["Last-Modified"]
+    assert client.get("/feed.rss", headers={"If-Match": etag, "If-Modified-Since": lm}).status_code == 304
+
+
+def test_if_unmodified_since_before_the_last_modification_is_412(site, client):
+    lm = client.get("/feed.rss").headers["Last-Modified"]
+    old = "Sat, 01 Jan 2000 00:00:00 GMT"
+    r = client.get("/feed.rss", headers={"If-Unmodified-Since": old})
+    assert r.status_code == 412 and r.headers["Content-Type"].startswith("text/plain")
+    assert client.get("/categories/science/", headers={"If-Unmodified-Since": old}).status_code == 412
+    assert client.get("/feed.rss", headers={"If-Unmodified-Since": lm}).status_code == 200
+    # If-Match, when sent, decides instead (13.1.4); an invalid date is ignored.
+    assert client.get("/feed.rss", headers={"If-Unmodified-Since": old, "If-Match": "*"}).status_code == 200
+    assert client.get("/feed.rss", headers={"If-Unmodified-Since": "long ago"}).status_code == 200
+
+
+def test_an_unquoted_if_none_match_is_no_entity_tag_and_matches_nothing(site, client):
+    for path in ("/feed.rss", "/feed.rss?x=1", "/"):
+        etag = client.get(path).headers["ETag"]
+        for value in (etag.strip('"'), f'"other", {etag.strip(chr(34))}'):
+            r = client.get(path, headers={"If-None-Match": value})
+            assert r.status_code == 200 and r.data, (path, value)
+        assert client.get(path, headers={"If-None-Match": f'"a,b", {etag}'}).status_code == 304
