@@ -109,9 +109,12 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     for name in config.categories:
         claim(name, str(config.source or "config.toml"))
     uses: dict[str, int] = {}
-    for e in entries:
+    # Published entries name their categories first: a draft or a scheduled
+    # entry must not relabel a live category by a name that differs in case.
+    for e in sorted(entries, key=lambda e: e.draft or e.date > now):   # stable: path order within each
         for name in e.categories:
             claim(name, e.path)
+    for e in entries:
         for name in set(e.categories):
             uses[name] = uses.get(name, 0) + 1
 
@@ -174,7 +177,9 @@ def patch_catalog(previous: Catalog, replaced: Iterable[tuple[Entry | None, Entr
     for old, new in replaced:
         if old is not None and old.id in previous.ahead or new is not None and as_of(new, now) is not new:
             return None
-        if old is None or new is None or old.categories != new.categories:
+        # Which name owns a shared slug depends on which entries are published.
+        if old is None or new is None or old.categories != new.categories or old.draft != new.draft \
+                or (old.date > now) != (new.date > now):
             names_move = True
         for e, step in ((old, -1), (new, 1)):
             for name in set(e.categories) if e is not None else ():

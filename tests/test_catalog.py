@@ -175,6 +175,28 @@ def test_first_name_in_path_order_wins_a_slug_collision(config):
     assert c.name == "AI-News"
 
 
+@pytest.mark.parametrize("unpublished", [dict(draft=True), dict(when=NOW + DAY)], ids=["draft", "scheduled"])
+def test_a_draft_or_scheduled_entry_never_relabels_a_published_category(config, unpublished):
+    hidden = entry("a-hidden", unpublished.get("when", NOW - DAY), "markets", draft=unpublished.get("draft", False),
+                   path="a.md")
+    live = entry("z-live", NOW - DAY, "Markets", path="z.md")
+    (c,) = build_catalog([hidden, live], config, NOW).categories
+    assert (c.name, slugs(c.entries)) == ("Markets", ["z-live"])
+
+
+def test_an_entry_published_or_withdrawn_with_a_name_sharing_a_slug_is_not_patched_in(config):
+    import dataclasses
+
+    from feedsvc.catalog import patch_catalog
+    hidden = entry("a-hidden", NOW - DAY, "markets", draft=True, path="a.md")
+    live = entry("z-live", NOW - DAY, "Markets", path="z.md")
+    before = build_catalog([hidden, live], config, NOW)
+    shown = dataclasses.replace(hidden, draft=False)
+    patched = patch_catalog(before, [(hidden, shown)], NOW)
+    rebuilt = build_catalog([shown, live], config, NOW)
+    assert patched is None or [c.name for c in patched.categories] == [c.name for c in rebuilt.categories]
+
+
 def test_configured_slug_colliding_with_an_entry_category_is_reported(make_config):
     config = make_config(categories={"World & U.S. News": {"slug": "world"}})
     es = [entry("a", NOW - DAY, "World & U.S. News"), entry("b", NOW - DAY, "World", path="b.md")]
