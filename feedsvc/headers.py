@@ -103,13 +103,13 @@ def precondition(environ: Mapping[str, Any], etag: str, last_modified: str | Non
         if not etag_matches(if_match, etag, weak=False):
             return 412
     else:
-        since = parse_date(environ.get("HTTP_IF_UNMODIFIED_SINCE"))
+        since = _one_http_date(environ.get("HTTP_IF_UNMODIFIED_SINCE"))
         if since is not None and last_modified is not None and parse_date(last_modified) > since:
             return 412
     if_none_match = environ.get("HTTP_IF_NONE_MATCH")
     if if_none_match is not None:
         return 304 if etag_matches(if_none_match, etag, weak=True) else 200
-    since = parse_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
+    since = _one_http_date(environ.get("HTTP_IF_MODIFIED_SINCE"))
     if since is not None and last_modified is not None and parse_date(last_modified) <= since:
         return 304
     return 200
@@ -133,3 +133,24 @@ def etag_matches(field: str, etag: str, weak: bool) -> bool:
         if m.group(2) == etag and (weak or m.group(1) is None):
             return True
     return False
+
+
+_DAY = "(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
+_MONTH = "(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)"
+_TIME = r"\d\d:\d\d:\d\d"
+# HTTP-date (RFC 9110 5.6.7): IMF-fixdate, and the obsolete RFC 850 and asctime
+# forms that recipients must also accept. email.utils, under werkzeug's
+# parse_date, also reads the first date of a list, which is no HTTP-date.
+_HTTP_DATE = re.compile(
+    rf"{_DAY}, \d\d {_MONTH} \d{{4}} {_TIME} GMT"
+    rf"|(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday), \d\d-{_MONTH}-\d\d {_TIME} GMT"
+    rf"|{_DAY} {_MONTH} (?:\d\d| \d) {_TIME} \d{{4}}", re.ASCII)
+
+
+def _one_http_date(value: str | None) -> datetime | None:
+    """The date of an If-Modified-Since or If-Unmodified-Since field, or None
+    when it must be ignored: absent, or not exactly one valid HTTP-date (13.1.3, 13.1.4)."""
+    if value is None:
+        return None
+    value = value.strip(" \t")
+    return parse_date(value) if _HTTP_DATE.fullmatch(value) else None

@@ -427,3 +427,14 @@ def test_an_unquoted_if_none_match_is_no_entity_tag_and_matches_nothing(site, cl
             r = client.get(path, headers={"If-None-Match": value})
             assert r.status_code == 200 and r.data, (path, value)
         assert client.get(path, headers={"If-None-Match": f'"a,b", {etag}'}).status_code == 304
+
+
+def test_if_modified_since_holding_more_than_one_date_is_ignored(site, client):
+    future, past = "Fri, 01 Jan 2100 00:00:00 GMT", "Sat, 01 Jan 2000 00:00:00 GMT"
+    assert client.get("/feed.rss", headers={"If-Modified-Since": future}).status_code == 304
+    assert client.get("/feed.rss", headers={"If-Modified-Since": f"{future}, {past}"}).status_code == 200
+    two_lines = client.get("/feed.rss", headers=[("If-Modified-Since", future), ("If-Modified-Since", past)])
+    assert two_lines.status_code == 200 and two_lines.data
+    # The obsolete forms are dates all the same (RFC 9110 5.6.7).
+    for obsolete in ("Friday, 01-Jan-49 00:00:00 GMT", "Fri Jan  1 00:00:00 2100"):
+        assert client.get("/feed.rss", headers={"If-Modified-Since": obsolete}).status_code == 304, obsolete
