@@ -56,7 +56,8 @@ class FastFeeds:
         store.poll()
         snap = store.current
         res = snap.get(path)
-        if res is None or res.kind not in FAST_KINDS or "text/html" in environ.get("HTTP_ACCEPT", ""):
+        # Media types are case-insensitive: "TEXT/HTML" is a browser too.
+        if res is None or res.kind not in FAST_KINDS or "text/html" in environ.get("HTTP_ACCEPT", "").lower():
             return self.app(environ, start_response)
         inm = environ.get("HTTP_IF_NONE_MATCH")
         if inm is None and "HTTP_IF_MODIFIED_SINCE" in environ:

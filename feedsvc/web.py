@@ -72,7 +72,8 @@ def wants_page(res: Resource) -> bool:
         return False
     accept = request.accept_mimetypes
     html = accept.quality("text/html")
-    return html > 0 and "text/html" in {v for v, _ in accept} and html > accept.quality(own)
+    # Media types are case-insensitive (RFC 9110 8.3.1); quality() knows it.
+    return html > 0 and "text/html" in {v.lower() for v, _ in accept} and html > accept.quality(own)
 
 
 def send_resource(res: Resource, max_age: int) -> Response:

@@ -438,3 +438,12 @@ def test_if_modified_since_holding_more_than_one_date_is_ignored(site, client):
     # The obsolete forms are dates all the same (RFC 9110 5.6.7).
     for obsolete in ("Friday, 01-Jan-49 00:00:00 GMT", "Fri Jan  1 00:00:00 2100"):
         assert client.get("/feed.rss", headers={"If-Modified-Since": obsolete}).status_code == 304, obsolete
+
+
+def test_media_types_in_accept_are_case_insensitive(site, client):
+    lower = client.get("/feed.rss", headers={"Accept": "text/html"})
+    assert lower.headers["Content-Type"] == "text/xml; charset=utf-8"
+    for accept in ("TEXT/HTML", "Text/Html,*/*;q=0.8"):
+        r = client.get("/feed.rss", headers={"Accept": accept})
+        assert r.headers["Content-Type"] == "text/xml; charset=utf-8", accept
+        assert r.headers["ETag"] == lower.headers["ETag"]
