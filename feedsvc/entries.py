@@ -658,6 +658,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                                           "an empty folder publishes empty feeds")
     by_slug: dict[str, str] = {}
     by_id: dict[str, str] = {}
+    usable: list[tuple[str, Entry]] = []
     collided = False
     if changed is not None and cache.scan is not None:
         scanned = rescan(root, cache.scan, changed)
@@ -724,21 +725,25 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             cache.parsed.pop(rel, None)
             continue
         problems.extend(parsed.problems)
-        entry = parsed.entry
-        if entry is None:
-            continue
+        if parsed.entry is not None:
+            usable.append((rel, parsed.entry))
+    # A slug or id claimed twice goes to the first file in path order, drafts
+    # last: a draft copy of an article must not take its place in the feeds.
+    taken: set[str] = set()
+    for rel, entry in sorted(usable, key=lambda u: u[1].draft):
         if entry.slug in by_slug:
-            problems.append(Problem(rel, "slug",
-                                    f"slug {_short(entry.slug)} is already taken by {by_slug[entry.slug]}"))
-            collided = True
+            clash: Problem | None = Problem(rel, "slug", f"slug {_short(entry.slug)} is already taken by "
+                                                         f"{by_slug[entry.slug]}")
+        elif entry.id in by_id:
+            clash = Problem(rel, "id", f"id {_short(entry.id)} is already taken by {by_id[entry.id]}")
+        else:
+            by_slug[entry.slug] = by_id[entry.id] = rel
+            taken.add(rel)
             continue
-        if entry.id in by_id:
-            problems.append(Problem(rel, "id", f"id {_short(entry.id)} is already taken by {by_id[entry.id]}"))
-            collided = True
-            continue
-        by_slug[entry.slug] = rel
-        by_id[entry.id] = rel
-        entries.append(entry)
+        problems.append(clash)
+        collided = True
+    entries.extend(entry for rel, entry in usable if rel in taken)
+    problems.sort(key=lambda p: p.path)   # path order, as the files were read
     lost = set(cache.parsed) - seen_paths
     for path in lost:
         del cache.parsed[path]

@@ -723,6 +723,18 @@ def test_duplicate_slug_from_front_matter_is_reported(write_entry, config):
     assert (p.path, p.field) == ("two.md", "slug") and "one.md" in p.message
 
 
+@pytest.mark.parametrize("key", ["slug", "id"])
+def test_a_draft_never_takes_a_slug_or_id_from_a_published_file(write_entry, config, key):
+    same = {"slug": "year-end"} if key == "slug" else {"id": "tag:example.org,2025:same"}
+    write_entry("a/draft-copy.md", front(title="Draft copy", draft=True, **same))
+    write_entry("b/live.md", front(title="Live", **same))
+    write_entry("c/other.md", front(title="Other"))
+    result = load(config)
+    assert [e.title for e in result.entries] == ["Live", "Other"]        # still in path order
+    (p,) = result.errors
+    assert (p.path, p.field) == ("a/draft-copy.md", key) and "b/live.md" in p.message
+
+
 def test_duplicate_id_reports_the_second_file_naming_the_first(write_entry, config):
     write_entry("x.md", front(id="tag:example.org,2025:same"))
     write_entry("y.md", front(id="tag:example.org,2025:same"))
