@@ -10,8 +10,9 @@ import logging
 from typing import NoReturn
 
 from flask import Blueprint, Response, current_app, request
-from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, ServiceUnavailable
-from werkzeug.http import http_date
+from werkzeug.datastructures import WWWAuthenticate
+from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, ServiceUnavailable, Unauthorized
+from werkzeug.http import http_date, quote_header_value
 
 from .headers import XML_FEED_TYPES, feed_headers, link_headers, precondition, wants_gzip
 from .resources import Resource
@@ -209,9 +210,22 @@ def http_error(e: HTTPException) -> Response:
         body = "404 Not Found: no such page. Start at / or see /opml.xml for every feed.\n"
     resp = Response(body, status=e.code, content_type="text/plain; charset=utf-8")
     for k, v in e.get_headers():
-        if k.lower() in ("allow", "www-authenticate", "retry-after"):
+        if k.lower() in ("allow", "retry-after"):
             resp.headers[k] = v
+    if isinstance(e, Unauthorized):
+        for challenge in e.www_authenticate or ():
+            resp.headers.add("WWW-Authenticate", _challenge(challenge))
     return resp
+
+
+def _challenge(auth: WWWAuthenticate) -> str:
+    """A challenge with every parameter quoted: RFC 9110 11.5 has the realm sent
+    only as a quoted-string, and RFC 6750 3 writes Bearer's so. Werkzeug quotes
+    only values that are not tokens."""
+    if auth.token is not None:
+        return f"{auth.type.title()} {auth.token}"
+    params = ", ".join(f"{k}={quote_header_value(v or '', allow_token=False)}" for k, v in auth.parameters.items())
+    return f"{auth.type.title()} {params}".rstrip()
 
 
 @bp.app_errorhandler(Exception)

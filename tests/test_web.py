@@ -447,3 +447,12 @@ def test_media_types_in_accept_are_case_insensitive(site, client):
         r = client.get("/feed.rss", headers={"Accept": accept})
         assert r.headers["Content-Type"] == "text/xml; charset=utf-8", accept
         assert r.headers["ETag"] == lower.headers["ETag"]
+
+
+def test_the_admin_challenge_sends_its_parameters_as_quoted_strings(site, make_config, clock):
+    import dataclasses
+    from feedsvc.app import create_app
+    client = create_app(dataclasses.replace(make_config(), admin_token="s3cret"), clock=clock).test_client()
+    assert client.post("/admin/refresh").headers.get_all("WWW-Authenticate") == ['Bearer realm="feedsvc"']
+    wrong = client.post("/admin/refresh", headers={"Authorization": "Bearer nope"})
+    assert wrong.headers.get_all("WWW-Authenticate") == ['Bearer realm="feedsvc", error="invalid_token"']
