@@ -17,6 +17,10 @@ from .resources import Resource
 XML_FEED_TYPES = ("application/rss+xml", "application/atom+xml")
 BROWSER_VIEW_TYPE = "text/xml; charset=utf-8"
 ARCHIVE_MAX_AGE = 24 * 3600
+# On every answer for a feed URL or the OPML list, errors included: a script
+# on another site must be able to read a 503's status and Retry-After too.
+CORS_HEADERS = (("Access-Control-Allow-Origin", "*"),
+                ("Access-Control-Expose-Headers", "ETag, Last-Modified, Retry-After"))
 
 
 def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str, list[tuple[str, str]]]:
@@ -47,8 +51,7 @@ def feed_headers(res: Resource, gz: bool, view: bool, max_age: int) -> tuple[str
         age = max_age if res.kind in ("feed", "opml") else min(max_age, 300)
         headers.append(("Cache-Control", f"public, max-age={age}"))
     if res.kind in ("feed", "opml", "archive"):
-        headers += [("Access-Control-Allow-Origin", "*"),
-                    ("Access-Control-Expose-Headers", "ETag, Last-Modified")]
+        headers += CORS_HEADERS
     headers.append(("X-Content-Type-Options", "nosniff"))
     return etag, headers
 

@@ -14,7 +14,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, ServiceUnavailable, Unauthorized
 from werkzeug.http import http_date, quote_header_value
 
-from .headers import XML_FEED_TYPES, feed_headers, link_headers, precondition, wants_gzip
+from .headers import CORS_HEADERS, XML_FEED_TYPES, feed_headers, link_headers, precondition, wants_gzip
 from .resources import Resource
 from .service import Service
 
@@ -105,11 +105,16 @@ def _lost() -> NoReturn:
 
 
 @bp.after_app_request
-def cors_preflight(resp: Response) -> Response:
+def cors(resp: Response) -> Response:
+    if not _is_public_data(request.path):
+        return resp
+    # Errors too: a script on another site that is told 503 (or 404) must see
+    # it, and its Retry-After, rather than a network error.
+    for name, value in CORS_HEADERS:
+        resp.headers.setdefault(name, value)
     # A script that polls conditionally sets If-None-Match, which makes the
     # browser ask first with OPTIONS; Flask answers OPTIONS itself, we add CORS.
-    if request.method == "OPTIONS" and resp.status_code == 200 and _is_public_data(request.path):
-        resp.headers["Access-Control-Allow-Origin"] = "*"
+    if request.method == "OPTIONS" and resp.status_code == 200:
         resp.headers["Access-Control-Allow-Methods"] = "GET, HEAD, OPTIONS"
         resp.headers["Access-Control-Allow-Headers"] = "If-None-Match, If-Modified-Since"
         resp.headers["Access-Control-Max-Age"] = "86400"
@@ -117,7 +122,8 @@ def cors_preflight(resp: Response) -> Response:
 
 
 def _is_public_data(path: str) -> bool:
-    return path == "/opml.xml" or path.rsplit("/", 1)[-1].startswith("feed.")
+    """A feed's URL (current or archive, known or not) or the OPML list's; /feed.css is a stylesheet."""
+    return path == "/opml.xml" or (path.rsplit("/", 1)[-1].startswith("feed.") and path != "/feed.css")
 
 
 @bp.get("/")

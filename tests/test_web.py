@@ -456,3 +456,38 @@ def test_the_admin_challenge_sends_its_parameters_as_quoted_strings(site, make_c
     assert client.post("/admin/refresh").headers.get_all("WWW-Authenticate") == ['Bearer realm="feedsvc"']
     wrong = client.post("/admin/refresh", headers={"Authorization": "Bearer nope"})
     assert wrong.headers.get_all("WWW-Authenticate") == ['Bearer realm="feedsvc", error="invalid_token"']
+
+
+def test_every_answer_on_a_feed_url_can_be_read_by_other_sites(site, make_app, monkeypatch):
+    import shutil
+
+    def explode(*a, **k):
+        raise RuntimeError("disk on fire")
+
+    cors = {"Access-Control-Allow-Origin": "*", "Access-Control-Expose-Headers": "ETag, Last-Modified, Retry-After"}
+
+    def assert_cors(r, path):
+        assert {k: r.headers.get(k) for k in cors} == cors, (path, r.status_code)
+
+    monkeypatch.setattr("feedsvc.refresher.load_entries", explode)
+    app = make_app()
+    client = app.test_client()
+    for path in ("/feed.rss", "/categories/science/feed.json", "/archive/1/feed.atom", "/opml.xml"):
+        r = client.get(path)
+        assert r.status_code == 503
+        assert_cors(r, path)
+    monkeypatch.undo()
+    service = get_app_service(app)
+    assert service.refresh().ok
+    for path in ("/feed.rss", "/categories/nope/feed.rss", "/feed.nope", "/archive/9/feed.rss", "/opml.xml"):
+        assert_cors(client.get(path), path)
+    assert_cors(client.get("/feed.rss", headers={"If-Unmodified-Since": "Sat, 01 Jan 2000 00:00:00 GMT"}), "412")
+    # Bytes gone from the cache folder: 503 until a refresh writes them again.
+    monkeypatch.setattr(service, "body_lost", lambda path: None)
+    res = service.store.current.get("/categories/science/feed.atom")
+    shutil.rmtree(res.blobs.root / "blobs")
+    r = client.get("/categories/science/feed.atom")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    assert_cors(r, "lost")
+    for path in ("/categories/nope/", "/feed.css"):   # a page and a stylesheet are not data
+        assert "Access-Control-Allow-Origin" not in client.get(path).headers, path
