@@ -23,6 +23,10 @@ LOST_ASK_SECONDS = 5
 # An admin answer from a worker that did not run the refresh waits this long, at most,
 # for the worker that did to share its hubs' state after queuing the notifications.
 WEBSUB_WAIT_SECONDS = 2
+# Hubs are told of a refresh this long after it, when several processes serve the
+# site: each adopts a new snapshot on its next request at least POLL_SECONDS after
+# its last look, reading its manifest, and a hub that fetched old bytes keeps them.
+HUB_SETTLE_SECONDS = 0.5
 
 
 def _alive(pid: object) -> bool:
@@ -285,7 +289,8 @@ class Service:
 def make_service(config: Config, clock: Clock = utcnow) -> Service:
     refresher = new_refresher(config, clock)
     scheduler = RefreshScheduler(refresher, config.refresh_interval, refresher.disk)
-    notifier = Notifier(config.websub_hubs, config.websub_timeout, config.websub_retries) \
+    notifier = Notifier(config.websub_hubs, config.websub_timeout, config.websub_retries,
+                        settle=HUB_SETTLE_SECONDS if refresher.disk is not None else 0.0) \
         if config.websub_hubs else None
     service = Service(config, refresher, scheduler, clock(), notifier=notifier)
     if notifier is not None and refresher.disk is not None:

@@ -60,7 +60,7 @@ class _HubWorker:
         self.on_result = on_result
         self.on_done = on_done
         self.backoff = backoff
-        self.queue: queue.Queue[str | None] = queue.Queue()
+        self.queue: queue.Queue[tuple[str, float] | None] = queue.Queue()   # (topic, not before: monotonic)
         self.lock = threading.Lock()
         self.waiting: set[str] = set()   # queued, not yet taken
         self.stopping = threading.Event()
@@ -69,9 +69,12 @@ class _HubWorker:
 
     def _run(self) -> None:
         while True:
-            topic = self.queue.get()
-            if topic is None:
+            item = self.queue.get()
+            if item is None:
                 return
+            topic, ready = item
+            if ready > time.monotonic():
+                self.stopping.wait(ready - time.monotonic())
             with self.lock:
                 self.waiting.discard(topic)
             try:
@@ -116,8 +119,13 @@ def _now() -> str:
 
 class Notifier:
     def __init__(self, hubs: tuple[str, ...], timeout: float = 10, retries: int = 3, post: Post = http_post,
-                 backoff: float = 1.0, on_change: Callable[[list[dict[str, object]]], None] | None = None) -> None:
+                 backoff: float = 1.0, on_change: Callable[[list[dict[str, object]]], None] | None = None,
+                 settle: float = 0.0) -> None:
+        """``settle``: seconds between a refresh and its notifications, for the other
+        processes serving the site to switch to the new bytes first: a hub fetches
+        the feed as soon as it is told, and one that got the old bytes keeps them."""
         from . import metrics
+        self.settle = settle
         self._metrics = metrics
         self.on_change = on_change
         self.changed_at: float | None = None     # time.time() of this process's last change; None: none yet
@@ -163,6 +171,7 @@ class Notifier:
         feed when it gets the notification, so one covers every change before it.
         """
         count = 0
+        ready = time.monotonic() + self.settle
         for w in self.workers.values():
             with w.lock:
                 for topic in topics:
@@ -170,7 +179,7 @@ class Notifier:
                         continue
                     w.waiting.add(topic)
                     w.state.queued += 1
-                    w.queue.put(topic)
+                    w.queue.put((topic, ready))
                     count += 1
         if topics:
             # even with nothing new queued: a process waiting for the state

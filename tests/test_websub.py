@@ -194,6 +194,29 @@ def test_every_change_of_the_hubs_state_is_handed_on_and_a_failure_to_do_so_stop
         h.stop()
 
 
+def test_hubs_are_told_only_once_the_other_workers_can_have_switched_to_the_new_bytes():
+    posted: list[float] = []
+    n = Notifier(("https://hub.example",), timeout=2, retries=0, settle=0.3,
+                 post=lambda url, body, timeout: posted.append(time.monotonic()) or 204)
+    try:
+        start = time.monotonic()
+        n.publish(["https://news.example.org/feed.atom"])
+        assert n.status()[0]["queued"] == 1
+        n.publish(["https://news.example.org/feed.atom"])        # a second refresh meanwhile: one notice
+        assert n.wait_idle(5)
+        assert len(posted) == 1 and posted[0] - start >= 0.3
+    finally:
+        n.close()
+
+
+def test_a_service_with_a_cache_folder_waits_for_its_workers_before_telling_hubs(site, hub, make_app):
+    from feedsvc.service import HUB_SETTLE_SECONDS
+    from feedsvc.refresher import POLL_SECONDS
+
+    service = get_app_service(make_app(websub={"hubs": [hub.url]}))
+    assert service.store.disk is not None and service.notifier.settle == HUB_SETTLE_SECONDS > 2 * POLL_SECONDS
+
+
 def test_a_burst_of_deliveries_is_shared_a_few_times_and_always_at_its_end():
     shared = []
     n = Notifier(("https://hub-a.example", "https://hub-b.example"), timeout=2, retries=0,
