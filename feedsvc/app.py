@@ -4,12 +4,33 @@ from __future__ import annotations
 import atexit
 import multiprocessing.util
 import os
+from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 from flask import Flask
+from werkzeug.routing import MapAdapter
 
 from .config import Config, load_config
 from .refresher import Clock, utcnow
 from .service import Service, make_service
+
+
+class _PublicURLs(Flask):
+    """Flask whose own URLs (the redirect that adds a trailing slash) start with site.base_url.
+
+    Werkzeug builds them from the request's Host header and the socket's
+    scheme, which behind a proxy are not the public ones (http for https, no
+    path prefix) and which any client can set to another site.
+    """
+
+    public: SplitResult = urlsplit("http://localhost")   # site.base_url
+
+    def create_url_adapter(self, request: Any) -> MapAdapter | None:
+        adapter = super().create_url_adapter(request)
+        if adapter is not None and request is not None:
+            adapter.url_scheme, adapter.server_name = self.public.scheme, self.public.netloc
+            adapter.script_name = self.public.path.rstrip("/") + "/"
+        return adapter
 
 
 def create_app(config: Config | None = None, *, start_scheduler: bool = False, clock: Clock = utcnow) -> Flask:
@@ -21,7 +42,8 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
     """
     if config is None:
         config = load_config(None, os.environ)
-    app = Flask(__name__)
+    app = _PublicURLs(__name__)
+    app.public = urlsplit(config.site.base_url)
     app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
     # "/categories//feed.rss" is no URL of ours; merged, it was redirected to
     # "/categories/feed.rss/", which is none either.
