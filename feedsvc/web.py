@@ -156,7 +156,9 @@ def category_archive(slug: str, number: int, fmt: str) -> Response:
 
 
 def _unknown_archive(number: int) -> str:
-    return (f"No archive page {number}. Archive pages are numbered from 1 (the oldest entries); "
+    asked = request.path.rsplit("/", 2)[-2]   # as written: the converter also reads "01" as 1
+    how = "" if asked == str(number) else " Page numbers are written in ASCII digits, without leading zeros."
+    return (f"No archive page {asked}.{how} Archive pages are numbered from 1 (the oldest entries); "
             "the current feed links to the newest with rel=\"prev-archive\".")
 
 

@@ -503,3 +503,14 @@ def test_redirects_lead_to_base_url_whatever_the_request_says(site, make_app, ba
         assert (r.status_code, r.headers["Location"]) == (308, f"{public}/articles/a/"), headers
     r = client.get("/categories/science?utm=x&y=%2F", headers={"Host": "evil.example"})
     assert r.headers["Location"] == f"{public}/categories/science/?utm=x&y=%2F"
+
+
+def test_an_archive_page_number_is_named_as_it_was_asked(site, make_app):
+    client = make_app(feeds={"max_entries": 1}).test_client()
+    assert client.get("/archive/1/feed.rss").status_code == 200
+    for path in ("/archive/01/feed.rss", "/categories/science/archive/001/feed.atom"):
+        r = client.get(path)
+        text = r.get_data(as_text=True)
+        assert r.status_code == 404 and "page 0" in text and "leading zeros" in text and "page 1." not in text, path
+    text = client.get("/archive/7/feed.rss").get_data(as_text=True)
+    assert "No archive page 7." in text and "leading zeros" not in text
