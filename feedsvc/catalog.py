@@ -50,6 +50,14 @@ class Catalog:
                 out.append(cat)
         return tuple(out)
 
+    def shown_digests(self) -> dict[str, str]:
+        """id -> what each published entry shows: its file's digest, marked while an
+        update dated ahead is not shown yet (the file stays the same when it shows)."""
+        ahead = self.ahead
+        if not ahead:
+            return {e.id: e.digest for e in self.entries}
+        return {e.id: f"{e.digest} as of its date" if e.id in ahead else e.digest for e in self.entries}
+
 
 def as_of(e: Entry, now: datetime) -> Entry:
     """``e`` as published at ``now``: an update dated ahead shows from its time on;

@@ -322,7 +322,7 @@ class DiskSnapshot:
 def _entry_tables(cat: Any) -> dict[str, Any]:
     return {
         "articles": {e.slug: _row(e) for e in cat.entries},
-        "entries": {e.id: e.digest for e in cat.entries},
+        "entries": cat.shown_digests(),
     }
 
 

@@ -328,8 +328,9 @@ class Refresher:
                 old = {o.id: o.digest for o, _ in patched_from
                        if o is not None and previous.catalog.by_slug.get(o.slug) is o}
             else:
+                # An update dated ahead that shows now changes what an entry shows, not its file.
                 old = previous.entry_digests
-                new = {e.id: e.digest for e in catalog.entries}
+                new = catalog.shown_digests()
             problems = (*loaded.problems, *catalog.problems)
             report = RefreshReport(
                 started=started, finished=self.clock(), duration=time.perf_counter() - t0, ok=True,

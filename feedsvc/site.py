@@ -140,7 +140,7 @@ class Snapshot:
 
     @property
     def entry_digests(self) -> dict[str, str]:
-        return {e.id: e.digest for e in self.catalog.entries}
+        return self.catalog.shown_digests()
 
     @property
     def entry_count(self) -> int:

@@ -172,3 +172,22 @@ def test_a_restart_with_a_changed_config_reports_only_the_feeds_whose_bytes_chan
     assert report.ok
     assert sorted(f.path for f in report.changed_feeds) == [f"/categories/energy/feed.{x}" for x in ("atom", "json",
                                                                                                      "rss")]
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["same process", "after a restart"])
+def test_an_update_that_falls_due_is_reported_as_a_changed_entry(write_entry, config, restart):
+    import datetime as dt
+
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z", "updated": "2030-01-01T00:00:00Z"})
+    write_entry("b.md", {"title": "B", "date": "2025-07-02T09:00:00Z"})
+    clock = {"now": NOW}
+    r = new_refresher(config, clock=lambda: clock["now"])
+    first = r.refresh()
+    assert first.ok and not first.changed
+    r.wait_saved()
+    clock["now"] = dt.datetime(2030, 1, 2, tzinfo=dt.timezone.utc)
+    if restart:
+        r = new_refresher(config, clock=lambda: clock["now"])
+    due = r.refresh()                                    # no file changed; the update's time came
+    assert due.ok and len(due.changed) == 1 and not due.added and not due.removed
+    assert due.changed[0].endswith("/articles/a/") and len(due.changed_feeds) == 3
