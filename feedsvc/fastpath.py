@@ -10,6 +10,7 @@ the answers of both paths are the same byte for byte (tests compare them).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
@@ -46,8 +47,16 @@ class FastFeeds:
         # Counter children by metric and label values: a handful (routes x
         # statuses), and looking one up by its labels costs a lock per request.
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+        # The last Host found valid: clients send the same one all day.
+        self._good_host: str | None = ""
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        host = environ.get("HTTP_HOST")
+        if host != self._good_host and not _host_ok(host, environ.get("SERVER_PROTOCOL", "")):
+            start_response("400 BAD REQUEST", [("Content-Type", "text/plain; charset=utf-8"),
+                                               ("Content-Length", str(len(_BAD_HOST)))])
+            return [_BAD_HOST]
+        self._good_host = host
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "HEAD") or environ.get("QUERY_STRING") or any(k in environ for k in _DELEGATE):
             return self.app(environ, start_response)
@@ -102,6 +111,19 @@ class FastFeeds:
             self._answers.clear()
         self._answers[key] = answer
         return answer
+
+
+# RFC 9112 3.2: a server MUST answer 400 to an HTTP/1.1 request without Host or with
+# an invalid one. gunicorn does; granian, the default server, does not, so it is
+# checked here, in front of every request. A host as RFC 3986 writes it, with a port.
+_HOST = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]*)(?::[0-9]*)?")
+_BAD_HOST = b"Bad Request: an HTTP/1.1 request needs one valid Host header (RFC 9112 3.2).\n"
+
+
+def _host_ok(host: str | None, protocol: str) -> bool:
+    if host is None:
+        return protocol != "HTTP/1.1"   # HTTP/1.0 may leave it out; HTTP/2 and 3 carry :authority
+    return _HOST.fullmatch(host) is not None
 
 
 def _route(path: str) -> str:

@@ -56,3 +56,27 @@ def test_other_requests_go_to_the_full_app(site, make_app):
     assert client.post("/feed.rss").status_code == 405
     assert client.get("/").status_code == 200
     assert client.get("/categories/nope/feed.rss").status_code == 404
+
+
+@pytest.mark.parametrize(("host", "protocol", "status"), [
+    (None, "HTTP/1.1", 400), ("a b", "HTTP/1.1", 400), ("one.example, two.example", "HTTP/1.1", 400),
+    ("évil.example", "HTTP/1.1", 400),
+    (None, "HTTP/1.0", 200), ("", "HTTP/1.1", 200), ("news.example.org", "HTTP/1.1", 200),
+    ("127.0.0.1:8000", "HTTP/1.1", 200), ("[::1]:8000", "HTTP/1.1", 200),
+])
+@pytest.mark.parametrize("path", ["/feed.rss", "/", "/nowhere"])
+def test_an_http11_request_without_one_valid_host_is_a_bad_request(site, make_app, host, protocol, status, path):
+    from werkzeug.test import EnvironBuilder
+
+    environ = EnvironBuilder(path=path).get_environ()
+    environ["SERVER_PROTOCOL"] = protocol
+    if host is None:
+        del environ["HTTP_HOST"]
+    else:
+        environ["HTTP_HOST"] = host
+    got: list[str] = []
+    body = b"".join(make_app().wsgi_app(environ, lambda s, h, exc=None: got.append(s)))
+    code = int(got[0].split()[0])
+    assert code == 400 if status == 400 else code != 400, (code, body)
+    if status == 400:
+        assert b"Host" in body
