@@ -79,12 +79,20 @@ def _dst_note(local: dt.datetime) -> str | None:
 _NUMERIC = re.compile(r"^(\d{1,2})[/.-](\d{1,2})[/.-](\d{1,4})(?![/.\d-])")
 
 
+# A weekday, as RFC 2822 and people write it; dateutil reads past it unchecked.
+_WEEKDAY = re.compile(r"\b(mon|tue|wed|thu|fri|sat|sun)(?:day|sday|nesday|rsday|urday|s|r|rs)?\b\.?", re.I)
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+
 def ambiguity(value: object) -> str | None:
-    """For a date written in numbers whose order people read differently, what
-    it was read as and what else it could mean (for a warning); else None."""
-    if not isinstance(value, str) or not _NUMERIC.match(value.strip()):
+    """For a date written in numbers whose order people read differently, or
+    naming a weekday its date does not fall on, what it was read as and what
+    else it could mean (for a warning); else None."""
+    if not isinstance(value, str):
         return None
     text = value.strip()
+    if not _NUMERIC.match(text):
+        return _weekday_note(text)
     readings: list[dt.date] = []
     for dayfirst, yearfirst in ((False, False), (True, False), (False, True)):
         try:
@@ -100,6 +108,21 @@ def ambiguity(value: object) -> str | None:
     others = " or ".join(d.isoformat() for d in readings[1:])
     return (f"{text!r} is ambiguous: read as {readings[0].isoformat()}, but it could mean "
             f"{others}; write {readings[0].isoformat()} to say which")
+
+
+def _weekday_note(text: str) -> str | None:
+    m = _WEEKDAY.search(text)
+    if m is None:
+        return None
+    try:
+        day = _parse_text(text).date()
+    except (ValueError, OverflowError):
+        return None   # refused with its own reason
+    named = [d[:3].lower() for d in _DAYS].index(m.group(1).lower())
+    if named == day.weekday():
+        return None
+    return (f"{text!r} says {_DAYS[named]}, but {day.isoformat()} is a {_DAYS[day.weekday()]}: read as "
+            f"{day.isoformat()}; correct the day or the date")
 
 
 def _parse_text(text: str) -> dt.datetime:

@@ -157,8 +157,16 @@ def test_a_date_people_read_in_different_orders_is_read_as_dateutil_does_with_a_
     assert note is not None and f"read as {read}" in note and other in note and f"write {read}" in note
 
 
+@pytest.mark.parametrize("text", ["Mon, 26 Jul 2025 09:30:00 GMT", "Monday, July 26, 2025", "Thu 26 Jul 2025"])
+def test_a_weekday_the_date_does_not_fall_on_is_read_by_the_date_with_a_warning(text):
+    assert parse_when(text, NEW_YORK)[1] == dt.date(2025, 7, 26)
+    note = ambiguity(text)
+    assert note is not None and "is a Saturday" in note and "read as 2025-07-26" in note
+
+
 @pytest.mark.parametrize("value", ["07/26/2025", "2025-07-08", "2025/07/08", "July 8, 2025", "12/12/2025",
-                                   "Sat, 26 Jul 2025 09:30:00 GMT", dt.date(2025, 7, 8), None])
+                                   "Sat, 26 Jul 2025 09:30:00 GMT", "Saturday, July 26, 2025", "sat 26 jul 2025",
+                                   "Sunday", dt.date(2025, 7, 8), None])
 def test_a_date_with_one_reading_gets_no_warning(value):
     assert ambiguity(value) is None
 
