@@ -291,10 +291,8 @@ def check_html(report: Report, url: str, where: str, fragment: str, *, relative_
             elif lname in URL_ATTRS:
                 _check_content_url(report, url, where, tag, name, value, relative_is_error)
             elif lname == "srcset":
-                for cand in value.split(","):
-                    u = cand.strip().split(" ")[0] if cand.strip() else ""
-                    if u:
-                        _check_content_url(report, url, where, tag, name, u, relative_is_error)
+                for u in srcset_urls(value):
+                    _check_content_url(report, url, where, tag, name, u, relative_is_error)
 
 
 def html_text(fragment: str) -> str:
@@ -310,11 +308,37 @@ def html_text(fragment: str) -> str:
     return " ".join(root.text_content().split())
 
 
+def srcset_urls(value: str) -> list[str]:
+    """The image candidates' URLs of a srcset, as the HTML standard's parser finds
+    them: a URL (trailing commas end it), then descriptors up to a comma that is
+    not inside parentheses."""
+    urls, i, n = [], 0, len(value)
+    while i < n:
+        while i < n and (value[i] in " \t\n\r\f" or value[i] == ","):
+            i += 1
+        start = i
+        while i < n and value[i] not in " \t\n\r\f":
+            i += 1
+        u = value[start:i]
+        if u.endswith(","):
+            u = u.rstrip(",")
+        else:
+            in_parens = False
+            while i < n and (value[i] != "," or in_parens):
+                in_parens = value[i] == "(" or (in_parens and value[i] != ")")
+                i += 1
+        if u:
+            urls.append(u)
+    return urls
+
+
 def _check_content_url(report: Report, url: str, where: str, tag: str, attr: str, value: str,
                        relative_is_error: bool) -> None:
     v = value.strip()
     scheme = v.split(":", 1)[0].lower() if SCHEME.match(v) else ""
-    if scheme in BAD_SCHEMES or (scheme == "data" and not (tag == "img" and v.lower().startswith("data:image/"))):
+    # data: only for an image: an <img>, or a <source> of a <picture> by its srcset
+    image = tag == "img" or (tag == "source" and attr.lower() == "srcset")
+    if scheme in BAD_SCHEMES or (scheme == "data" and not (image and v.lower().startswith("data:image/"))):
         report.error(url, f"{where}: <{tag} {attr}> has an unsafe URL {v[:60]!r}")
     elif not is_absolute_url(v):
         (report.error if relative_is_error else report.warning)(

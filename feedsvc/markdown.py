@@ -33,7 +33,8 @@ _SAFE_SCHEMES = {"http", "https", "mailto", "tel", "ftp", "data"}
 # and in-page links point at them), audio, video and responsive images.
 _TAGS = nh3.ALLOWED_TAGS | {"audio", "video", "source", "track", "picture"}
 _ATTRIBUTES = copy.deepcopy(nh3.ALLOWED_ATTRIBUTES)
-_ATTRIBUTES.setdefault("*", set()).add("id")
+# "*" replaces nh3's generic attributes (lang, title): they are listed again.
+_ATTRIBUTES["*"] = {"id", "lang", "title", "dir"}
 _ATTRIBUTES.setdefault("a", set()).update({"title"})
 _ATTRIBUTES.setdefault("img", set()).update({"title", "srcset", "sizes"})
 _ATTRIBUTES.setdefault("code", set()).add("class")
@@ -125,8 +126,15 @@ def sanitize(fragment: str, base: str) -> str:
         url_schemes=_SAFE_SCHEMES,
         strip_comments=True,
     )
+    # html5ever leaves '"' unescaped in text: an attribute-like run in prose or
+    # code ('<code>src="a.png"</code>') must stay as written, so only tags are
+    # looked into (its text escapes '<', and it quotes every attribute value).
+    if '="' not in cleaned:
+        return cleaned
+    return _TAG.sub(lambda t: _absolutize(t.group(0), base), cleaned)
 
-    return _absolutize(cleaned, base)
+
+_TAG = re.compile(r'<[A-Za-z][^\s/>]*(?:\s+[^\s"\'>/=]+(?:="[^"]*")?)*\s*/?>')
 
 
 def _absolutize(cleaned: str, base: str) -> str:
@@ -143,9 +151,9 @@ def _absolutize(cleaned: str, base: str) -> str:
         s, i = m.string, m.start()
         for name in _URL_NAMES:
             if _named(s, i, name):
-                return _url(name, m.group(1), base)
+                return _url(name, m.group(1), base, s, i)
         if _named(s, i, "srcset"):
-            return _srcset(m.group(1), base)
+            return _srcset(m.group(1), base, _tag_at(s, i))
         if _named(s, i, "class"):
             kept = [c for c in m.group(1).split() if c.startswith("language-")]
             return f'="{" ".join(kept)}"' if kept else _DROP
@@ -157,10 +165,10 @@ def _absolutize(cleaned: str, base: str) -> str:
 
 
 _URL_NAMES = ("href", "src", "cite", "poster")
-# Every attribute value except an absolute http(s) one, which no rule below
-# changes (most of a body's links): those are skipped at C speed. A class is
-# always looked at, whatever its value.
-_ATTR_VALUE = re.compile(r'="(?:(?<=\sclass=")|(?<=\ssrcset=")|(?!https?://))([^"]*)"')
+# Every attribute value except an absolute http(s) one with no '%', which no
+# rule below changes (most of a body's links): those are skipped at C speed. A
+# class and a srcset are always looked at, whatever their value.
+_ATTR_VALUE = re.compile(r'="(?:(?<=\sclass=")|(?<=\ssrcset=")|(?!https?://[^"%]*"))([^"]*)"')
 _DROP = "=\x00"
 _BLANKED = re.compile(r"\s[a-z]+=\x00")
 
@@ -171,23 +179,39 @@ def _named(s: str, i: int, name: str) -> bool:
     return start > 0 and s.startswith(name, start, i) and s[start - 1].isspace()
 
 
-def _url(name: str, raw: str, base: str) -> str:
-    value = html.unescape(raw).strip()
+def _tag_at(s: str, i: int) -> str:
+    """The name of the tag whose attribute value starts at ``i``."""
+    start = s.rfind("<", 0, i) + 1
+    end = start
+    while end < i and s[end].isalnum():
+        end += 1
+    return s[start:end].lower()
+
+
+# A URL parser drops ASCII tabs and line breaks anywhere ("java\tscript:" is javascript:).
+_TAB_NL = re.compile("[\t\n\r]")
+
+
+def _url(name: str, raw: str, base: str, s: str, i: int) -> str:
+    value = _TAB_NL.sub("", html.unescape(raw)).strip()
     if not value:  # a URL the sanitiser blanked: no link rather than a link to the page itself
         return _DROP
     scheme = _SCHEME.match(value)
     if scheme is None:
         return f'="{html.escape(urljoin(base, _lone_percent(value)))}"'
-    # data: only as an image source; nh3 already dropped every other unsafe scheme
-    if scheme.group(1).lower() == "data" and not (name == "src" and value[5:].lower().startswith("image/")):
+    kind = scheme.group(1).lower()
+    # nh3 checks the schemes of href and src, not of cite; data: only as an image's source
+    if kind not in _SAFE_SCHEMES or kind == "data" and not (
+            name == "src" and _tag_at(s, i) == "img" and value[5:].lower().startswith("image/")):
         return _DROP
-    return f'="{raw}"'
+    return f'="{html.escape(_lone_percent(value))}"' if "%" in value else f'="{raw}"'
 
 
-def _srcset(raw: str, base: str) -> str:
+def _srcset(raw: str, base: str, tag: str) -> str:
     """A srcset with each image candidate's URL made absolute, parsed as HTML does
     (a URL, then descriptors up to a comma outside parentheses); nh3 does not look
     inside one, so a candidate with a URL no image may have is dropped here."""
+    images = tag in ("img", "source")
     value, out, i = html.unescape(raw), [], 0
     while i < len(value):
         while i < len(value) and (value[i].isspace() or value[i] == ","):
@@ -195,20 +219,26 @@ def _srcset(raw: str, base: str) -> str:
         start = i
         while i < len(value) and not value[i].isspace():
             i += 1
-        url, descriptors = value[start:i], ""
+        url, descriptors = _TAB_NL.sub("", value[start:i]), ""
         if url.endswith(","):
             url = url.rstrip(",")
         else:
-            start, depth = i, 0
-            while i < len(value) and (value[i] != "," or depth):
-                depth += {"(": 1, ")": -1 if depth else 0}.get(value[i], 0)
+            # descriptors: up to a comma outside parentheses; a ')' ends them, as in
+            # HTML's parser (no nesting: "((x) ," ends the candidate at that comma)
+            start, in_parens = i, False
+            while i < len(value) and (value[i] != "," or in_parens):
+                if value[i] == "(":
+                    in_parens = True
+                elif value[i] == ")":
+                    in_parens = False
                 i += 1
             descriptors = " ".join(value[start:i].split())
         scheme = _SCHEME.match(url)
-        if not url or scheme is not None and scheme.group(1).lower() not in ("http", "https") \
-                and not (scheme.group(1).lower() == "data" and url[5:].lower().startswith("image/")):
+        kind = scheme.group(1).lower() if scheme is not None else ""
+        if not url or kind and kind not in ("http", "https") and not (
+                kind == "data" and images and url[5:].lower().startswith("image/")):
             continue
-        out.append(f"{urljoin(base, _lone_percent(url)) if scheme is None else url} {descriptors}".rstrip())
+        out.append(f"{urljoin(base, _lone_percent(url)) if not kind else _lone_percent(url)} {descriptors}".rstrip())
     return f'="{html.escape(", ".join(out))}"' if out else _DROP
 
 
@@ -263,6 +293,8 @@ for _f in (_first_child, _next):
     _f.argtypes, _f.restype = [ctypes.c_void_p], ctypes.c_void_p
 _type_of = _so.cmark_node_get_type_string
 _type_of.argtypes, _type_of.restype = [ctypes.c_void_p], ctypes.c_char_p
+_unlink = _so.cmark_node_unlink
+_unlink.argtypes, _unlink.restype = [ctypes.c_void_p], None
 _render_node = _so.cmark_render_html
 _render_node.argtypes, _render_node.restype = [ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p], ctypes.c_void_p
 # Never a summary's text: code is not prose, and an HTML block is markup.
@@ -307,7 +339,22 @@ def _lead(root: int, options: int, extensions: int, raw_html: bool, fallback: bo
         elif fallback and kind not in _NOT_TEXT:
             rest.append(node)
         node = _next(node)
+    for n in rest:   # the body's HTML is rendered by now: its tree may be cut
+        _drop_verbatim(n)
     return " ".join(filter(None, (_block_text(n, options, extensions, raw_html) for n in rest)))
+
+
+def _drop_verbatim(node: int) -> None:
+    """Cut the code and HTML blocks out of ``node``'s subtree (a list, a quote)."""
+    child = _first_child(node)
+    while child:
+        following = _next(child)
+        if _type_of(child) in _NOT_TEXT:
+            _unlink(child)
+            _node_free(child)
+        else:
+            _drop_verbatim(child)
+        child = following
 
 
 def first_paragraph_text(text: str) -> str:

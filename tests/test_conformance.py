@@ -242,6 +242,12 @@ EDGE_ENTRIES: dict[str, tuple[dict[str, Any], str]] = {
         {"id": "tag:example.org,2025-07-26:文章-1"}, "A first paragraph.\n"),
     "a body with no prose paragraph and no summary": (
         {}, "![a chart](chart.png)\n\n- one\n- two\n"),
+    "audio, video, responsive images and data: images in raw HTML": (
+        {}, 'Media below.\n\n<audio src="pod.mp3" controls></audio>\n\n'
+            '<video src="data:image/png;base64,AAAA" poster="p.jpg">fallback</video>\n\n'
+            '<picture><source srcset="data:image/webp;base64,UklGRg== 1x, w.webp 2x">'
+            '<img src="data:image/png;base64,iVBORw0KGgo=" srcset="c.png 100w, d.png (weird, but) 200w, a,b.png 300w" '
+            'alt="x"></picture>\n'),
 }
 
 

@@ -88,6 +88,23 @@ def test_event_handlers_are_removed():
 def test_script_links_in_raw_html_are_dropped(href):
     html = render(f'<a href="{href}">x</a>\n')
     assert html == "<p><a>x</a></p>\n"
+    # nh3 checks href and src, not cite: the same rule holds there
+    assert render(f'<q cite="{href}">x</q>\n') == "<p><q>x</q></p>\n"
+
+
+def test_a_data_url_is_an_image_source_only_on_an_image():
+    html = render('<video src="data:image/png;base64,AAAA">v</video> <img src="data:image/png;base64,AA" alt="d">\n')
+    assert html == '<p><video>v</video> <img src="data:image/png;base64,AA" alt="d"></p>\n'
+
+
+def test_language_direction_and_title_attributes_are_kept():
+    html = render('<abbr title="HyperText">HTML</abbr> <span lang="ar" dir="rtl">مرحبا</span>\n')
+    assert html == '<p><abbr title="HyperText">HTML</abbr> <span lang="ar" dir="rtl">مرحبا</span></p>\n'
+
+
+def test_attribute_like_text_in_raw_html_bodies_is_left_as_written():
+    html = render('Write <code>&lt;img class="hero" src="a.png"&gt;</code> or <b>src="b.png"</b>.\n')
+    assert 'class="hero" src="a.png"' in html and '<b>src="b.png"</b>' in html
 
 
 @pytest.mark.parametrize("href", ["javascript:alert(1)", "JaVaScRiPt:alert(1)", "vbscript:msgbox(1)",
@@ -183,6 +200,8 @@ def test_audio_video_and_responsive_images_are_kept_with_absolute_urls():
     ("javascript:alert(1) 1x, b.png 2x", f"{ARTICLE}b.png 2x"),          # no script URL, even in a srcset
     ("data:image/png;base64,AA 1x, data:text/html,x 2x", "data:image/png;base64,AA 1x"),
     ("c.png 100w, d.png (weird, but) 200w", f"{ARTICLE}c.png 100w, {ARTICLE}d.png (weird, but) 200w"),
+    ("x.png ((x) ,javascript:alert(1) 2x", f"{ARTICLE}x.png ((x)"),      # one ')' ends them: no nesting
+    ("http://cdn.example/a%zz.png 1x", "http://cdn.example/a%25zz.png 1x"),
 ])
 def test_every_url_of_a_srcset_is_made_absolute_and_checked(srcset, kept):
     from lxml import html as lh
@@ -191,8 +210,9 @@ def test_every_url_of_a_srcset_is_made_absolute_and_checked(srcset, kept):
 
 
 def test_a_percent_sign_that_starts_no_escape_is_encoded_in_body_links():
-    html = render("![p](100%.png) [x](50%25-off)\n")
+    html = render("![p](100%.png) [x](50%25-off) [y](https://shop.example/50%-off) <a href=\"https://x.example/a%zz\">z</a>\n")
     assert f'src="{ARTICLE}100%25.png"' in html and f'href="{ARTICLE}50%25-off"' in html
+    assert 'href="https://shop.example/50%25-off"' in html and 'href="https://x.example/a%25zz"' in html
 
 
 def test_no_relative_url_survives():
@@ -243,6 +263,9 @@ def test_first_paragraph_is_plain_text_on_one_line():
     ("<div>an HTML block</div>\n", ""),
     ("<script>alert(1)</script>\n", ""),
     ("# Head\n\n```\ncode\n```\n\n<div>raw</div>\n\n> A quote.\n", "Head A quote."),
+    ("- item\n\n      code inside a list\n", "item"),                     # nor inside lists and quotes
+    ("> ```\n> secret code\n> ```\n", ""),
+    ("> <div>an HTML block in a quote</div>\n\n- a\n- b\n  ```\n  x\n  ```\n", "a b"),
     ("", ""),
 ])
 def test_a_body_without_a_paragraph_summarises_its_headings_lists_and_quotes_only(body, summary):
