@@ -56,7 +56,8 @@ class FastFeeds:
             start_response("400 BAD REQUEST", [("Content-Type", "text/plain; charset=utf-8"),
                                                ("Content-Length", str(len(_BAD_HOST)))])
             return [_BAD_HOST]
-        self._good_host = host
+        if host is not None:   # never "no Host": that one depends on the protocol
+            self._good_host = host
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "HEAD") or environ.get("QUERY_STRING") or any(k in environ for k in _DELEGATE):
             return self.app(environ, start_response)

@@ -80,3 +80,19 @@ def test_an_http11_request_without_one_valid_host_is_a_bad_request(site, make_ap
     assert code == 400 if status == 400 else code != 400, (code, body)
     if status == 400:
         assert b"Host" in body
+
+
+def test_a_request_without_host_is_judged_by_its_own_protocol_every_time(site, make_app):
+    from werkzeug.test import EnvironBuilder
+
+    wsgi = make_app().wsgi_app
+
+    def status(protocol: str) -> int:
+        environ = EnvironBuilder(path="/feed.rss").get_environ()
+        environ["SERVER_PROTOCOL"] = protocol
+        del environ["HTTP_HOST"]
+        got: list[str] = []
+        b"".join(wsgi(environ, lambda s, h, exc=None: got.append(s)))
+        return int(got[0].split()[0])
+
+    assert [status(p) for p in ("HTTP/1.1", "HTTP/1.0", "HTTP/1.1")] == [400, 200, 400]
