@@ -60,23 +60,27 @@ class _HubWorker:
         self.on_result = on_result
         self.on_done = on_done
         self.backoff = backoff
-        self.queue: queue.Queue[tuple[str, float] | None] = queue.Queue()   # (topic, not before: monotonic)
+        self.queue: queue.Queue[str | None] = queue.Queue()
         self.lock = threading.Lock()
-        self.waiting: set[str] = set()   # queued, not yet taken
+        # Queued, not yet taken: each with the time.monotonic() it is not sent
+        # before, pushed later by a refresh that changes it again meanwhile.
+        self.waiting: dict[str, float] = {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name=f"websub-{state.url}", daemon=True)
         self.thread.start()
 
     def _run(self) -> None:
         while True:
-            item = self.queue.get()
-            if item is None:
+            topic = self.queue.get()
+            if topic is None:
                 return
-            topic, ready = item
-            if ready > time.monotonic():
-                self.stopping.wait(ready - time.monotonic())
-            with self.lock:
-                self.waiting.discard(topic)
+            while True:
+                with self.lock:
+                    wait = self.waiting[topic] - time.monotonic()
+                    if wait <= 0 or self.stopping.is_set():
+                        del self.waiting[topic]
+                        break
+                self.stopping.wait(wait)
             try:
                 self._deliver(topic)
             finally:
@@ -175,11 +179,12 @@ class Notifier:
         for w in self.workers.values():
             with w.lock:
                 for topic in topics:
-                    if topic in w.waiting:
+                    queued = topic in w.waiting
+                    w.waiting[topic] = ready   # one notice, after this refresh has settled too
+                    if queued:
                         continue
-                    w.waiting.add(topic)
                     w.state.queued += 1
-                    w.queue.put((topic, ready))
+                    w.queue.put(topic)
                     count += 1
         if topics:
             # even with nothing new queued: a process waiting for the state

@@ -209,6 +209,21 @@ def test_hubs_are_told_only_once_the_other_workers_can_have_switched_to_the_new_
         n.close()
 
 
+def test_a_refresh_while_a_notice_waits_to_settle_delays_it_to_settle_after_that_refresh_too():
+    posted: list[float] = []
+    n = Notifier(("https://hub.example",), timeout=2, retries=0, settle=0.4,
+                 post=lambda url, body, timeout: posted.append(time.monotonic()) or 204)
+    try:
+        n.publish(["https://news.example.org/feed.atom"])
+        time.sleep(0.2)
+        second = time.monotonic()
+        assert n.publish(["https://news.example.org/feed.atom"]) == 0          # still one notice
+        assert n.wait_idle(5)
+        assert len(posted) == 1 and posted[0] - second >= 0.4
+    finally:
+        n.close()
+
+
 def test_a_service_with_a_cache_folder_waits_for_its_workers_before_telling_hubs(site, hub, make_app):
     from feedsvc.service import HUB_SETTLE_SECONDS
     from feedsvc.refresher import POLL_SECONDS
