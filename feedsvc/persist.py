@@ -382,12 +382,25 @@ class SnapshotStore:
         it with: its bodies must then be written again, none carried over. The
         folder's layout is made again, and what this store held of its last
         write (entry tables to patch) is forgotten."""
-        lost = self.ensure() or bool(generation) and not (self.root / "snapshots" / f"{generation}.json").exists()
+        snapshots = self.root / "snapshots"
+        lost = self.ensure() or bool(generation) and not (snapshots / f"{generation}.json").exists()
+        if not lost and generation:
+            # Its entry tables alone can go too (an old file, to a cleaner of
+            # temporary files): articles and archive pages are then unknown.
+            tables = self._tables_file or self._tables_of(generation)
+            lost = bool(tables) and not (snapshots / tables).exists()
         if lost:
             self._last_tables, self._tables_file = None, None
             self._overlay = {"articles": {}, "entries": {}}
             self._prepared = None
         return lost
+
+    def _tables_of(self, generation: str) -> str | None:
+        try:
+            manifest = orjson.loads((self.root / "snapshots" / f"{generation}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return None
+        return manifest.get("tables") or f"{generation}.entries"
 
     def current_generation(self) -> str | None:
         try:

@@ -191,3 +191,16 @@ def test_an_update_that_falls_due_is_reported_as_a_changed_entry(write_entry, co
     due = r.refresh()                                    # no file changed; the update's time came
     assert due.ok and len(due.changed) == 1 and not due.added and not due.removed
     assert due.changed[0].endswith("/articles/a/") and len(due.changed_feeds) == 3
+
+
+def test_entry_tables_gone_alone_make_the_next_refresh_write_the_snapshot_again(write_entry, config):
+    fill(write_entry, 3)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    r.wait_saved()
+    snap = r.disk.load(config)
+    (r.disk.root / "snapshots" / snap.manifest["tables"]).unlink()   # an old file, to a cleaner
+    assert r.disk.lost(snap.generation)
+    again = r.refresh()
+    assert again.ok
+    assert r.disk.load(config).get("/articles/e0/") is not None
