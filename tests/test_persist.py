@@ -142,12 +142,17 @@ def test_an_entries_folder_gone_fails_the_refresh_and_the_last_feeds_stay_served
     assert back.ok and back.entries == 2 and back.reparsed == 0     # what was parsed is kept meanwhile
 
 
-def test_pages_of_a_snapshot_whose_entry_tables_are_gone_are_unknown_not_missing(write_entry, config):
+def published(write_entry, config):
+    """(a refresher that published three entries, their snapshot as another process reads it)."""
     fill(write_entry, 3)
     r = new_refresher(config, clock=lambda: NOW)
     assert r.refresh().ok
     r.wait_saved()
-    snap = r.disk.load(config)
+    return r, r.disk.load(config)
+
+
+def test_pages_of_a_snapshot_whose_entry_tables_are_gone_are_unknown_not_missing(write_entry, config):
+    r, snap = published(write_entry, config)
     tables = r.disk.root / "snapshots" / snap.manifest["tables"]
     saved = tables.read_bytes()
     tables.unlink()                                   # the cache folder removed under a worker
@@ -194,11 +199,7 @@ def test_an_update_that_falls_due_is_reported_as_a_changed_entry(write_entry, co
 
 
 def test_entry_tables_gone_alone_make_the_next_refresh_write_the_snapshot_again(write_entry, config):
-    fill(write_entry, 3)
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok
-    r.wait_saved()
-    snap = r.disk.load(config)
+    r, snap = published(write_entry, config)
     (r.disk.root / "snapshots" / snap.manifest["tables"]).unlink()   # an old file, to a cleaner
     assert r.disk.lost(snap.generation)
     again = r.refresh()
