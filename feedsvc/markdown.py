@@ -345,16 +345,19 @@ def _lead(root: int, options: int, extensions: int, raw_html: bool, fallback: bo
 
 
 def _drop_verbatim(node: int) -> None:
-    """Cut the code and HTML blocks out of ``node``'s subtree (a list, a quote)."""
-    child = _first_child(node)
-    while child:
-        following = _next(child)
-        if _type_of(child) in _NOT_TEXT:
-            _unlink(child)
-            _node_free(child)
-        else:
-            _drop_verbatim(child)
-        child = following
+    """Cut the code and HTML blocks out of ``node``'s subtree (a list, a quote).
+    A loop, not recursion: quotes can nest thousands deep."""
+    stack = [node]
+    while stack:
+        child = _first_child(stack.pop())
+        while child:
+            following = _next(child)
+            if _type_of(child) in _NOT_TEXT:
+                _unlink(child)
+                _node_free(child)
+            else:
+                stack.append(child)
+            child = following
 
 
 def first_paragraph_text(text: str) -> str:

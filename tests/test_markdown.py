@@ -273,6 +273,13 @@ def test_a_body_without_a_paragraph_summarises_its_headings_lists_and_quotes_onl
     assert render_entry(body, ARTICLE)[1] == summary
 
 
+def test_a_summary_is_derived_from_quotes_nested_deeper_than_pythons_recursion_limit():
+    from feedsvc.markdown import render_entry
+    body = "> " * 1500 + "```\n" + "> " * 1500 + "code\n\n" + "> " * 1500 + "# Deep heading\n"
+    html, summary = render_entry(body, ARTICLE)
+    assert html.count("<blockquote>") >= 1500 and summary.endswith("Deep heading")
+
+
 def test_the_html_and_the_summary_come_from_one_parse_and_agree_with_the_body_alone():
     from feedsvc.markdown import render_entry
     body = "Intro with [a link][x] and <b>raw</b> html.\n\n## Next\n\n[x]: rel/path\n"
