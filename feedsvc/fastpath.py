@@ -48,16 +48,17 @@ class FastFeeds:
         # statuses), and looking one up by its labels costs a lock per request.
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
         # The last Host found valid: clients send the same one all day.
-        self._good_host: str | None = ""
+        self._good_host: str | None = None
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         host = environ.get("HTTP_HOST")
-        if host != self._good_host and not _host_ok(host, environ.get("SERVER_PROTOCOL", "")):
-            start_response("400 BAD REQUEST", [("Content-Type", "text/plain; charset=utf-8"),
-                                               ("Content-Length", str(len(_BAD_HOST)))])
-            return [_BAD_HOST]
-        if host is not None:   # never "no Host": that one depends on the protocol
-            self._good_host = host
+        if not host or host != self._good_host:   # no Host is judged by each request's protocol
+            if not _host_ok(host, environ.get("SERVER_PROTOCOL", "")):
+                start_response("400 BAD REQUEST", [("Content-Type", "text/plain; charset=utf-8"),
+                                                   ("Content-Length", str(len(_BAD_HOST)))])
+                return [_BAD_HOST]
+            if host:
+                self._good_host = host
         method = environ.get("REQUEST_METHOD")
         if method not in ("GET", "HEAD") or environ.get("QUERY_STRING") or any(k in environ for k in _DELEGATE):
             return self.app(environ, start_response)
@@ -122,7 +123,9 @@ _BAD_HOST = b"Bad Request: an HTTP/1.1 request needs one valid Host header (RFC 
 
 
 def _host_ok(host: str | None, protocol: str) -> bool:
-    if host is None:
+    # granian passes a missing Host as "": an empty one is no authority either
+    # (a client sends one only for a URI without any, never for an http URL).
+    if not host:
         return protocol != "HTTP/1.1"   # HTTP/1.0 may leave it out; HTTP/2 and 3 carry :authority
     return _HOST.fullmatch(host) is not None
 
