@@ -46,8 +46,9 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
 
     ``out`` becomes a symbolic link to a fresh folder, switched with one rename,
     so a reader (or a CDN sync) sees the old tree or the new one, never a
-    half-written one. An empty folder at ``out`` is replaced by two renames
-    instead; anything else ``check_target`` refuses is left alone.
+    half-written one. An empty folder at ``out`` is removed first, and becomes
+    such a link too (so the next export replaces it); anything else
+    ``check_target`` refuses is left alone.
     """
     check_target(out)
     out = out.absolute()
@@ -87,4 +88,4 @@ def _switch(stage: Path, out: Path) -> None:
             shutil.rmtree(old, ignore_errors=True)
         return
     out.rmdir()   # empty (check_target): it cannot hold anything by now but what a race put there
-    os.replace(stage, out)
+    _switch(stage, out)

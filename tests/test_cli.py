@@ -157,6 +157,9 @@ def test_export_fills_an_empty_folder_and_counts_the_gzip_files(cfg, tmp_path):
     written = [p for p in out.rglob("*") if p.is_file()]
     assert f"wrote {len(written)} files" in r.output and any(p.suffix == ".gz" for p in written)
     assert (out / "feed.atom").is_file()
+    # It became an export like any other: a link, which the next export replaces.
+    assert out.is_symlink()
+    assert run("export", str(out), "--config", str(cfg)).exit_code == 0 and (out / "feed.atom").is_file()
 
 
 def test_export_that_fails_leaves_the_old_tree(cfg, tmp_path, monkeypatch):
