@@ -84,7 +84,8 @@ def cli() -> None:
 @config_option
 @click.option("--host", default=None, help="Address to listen on (default: [server] host, 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port (default: [server] port, 8000).")
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: [server] workers).")
+@click.option("--workers", type=click.IntRange(min=0), default=None,
+              help="Worker processes; 0: one per core, at most 8 (default: [server] workers).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads per worker.")
 @click.option("--server", "server_name", type=click.Choice(["granian", "gunicorn"]), default="granian",
               show_default=True, help="HTTP server: granian (fastest measured) or gunicorn (gthread).")
@@ -100,7 +101,8 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
     from .server import serve as run
     try:
         run(config, server_name, host or config.host, port or config.port,
-            workers or config.workers or default_workers(), threads or config.threads, access_log=not no_access_log)
+            (config.workers if workers is None else workers) or default_workers(), threads or config.threads,
+            access_log=not no_access_log)
     except ConfigError as e:
         _fail_config(e)
     except ListenError as e:
@@ -109,8 +111,10 @@ def serve(config_path: str | None, host: str | None, port: int | None, workers: 
 
 
 def default_workers() -> int:
-    """One process per core: feed responses are CPU-bound and the GIL serialises threads."""
-    return max(1, min(os.cpu_count() or 1, 8))
+    """One process per core this process may run on: feed responses are CPU-bound
+    and the GIL serialises threads. At most 8: each worker holds its own caches."""
+    from .helper import cores
+    return max(1, min(cores(), 8))
 
 
 @cli.command()

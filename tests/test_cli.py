@@ -219,3 +219,18 @@ def test_refresh_command_fails_clearly_when_nothing_listens():
     r = subprocess.run(feedsvc("refresh", "--url", f"http://127.0.0.1:{free_port()}"), capture_output=True,
                        text=True, timeout=60, env={**os.environ, "FEEDSVC_ADMIN_TOKEN": "x"}, cwd=ROOT)
     assert r.returncode == 1 and "cannot reach" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(("given", "in_config"), [("0", 3), (None, 0)])
+def test_zero_workers_means_one_per_core_from_the_command_line_or_the_config(cfg, monkeypatch, given, in_config):
+    import feedsvc.cli as cli_module
+    import feedsvc.server as server_module
+
+    monkeypatch.setenv("FEEDSVC_SERVER_WORKERS", str(in_config))
+    monkeypatch.setattr(cli_module, "default_workers", lambda: 5)
+    seen = {}
+    monkeypatch.setattr(server_module, "serve", lambda config, name, host, port, workers, threads, **k:
+                        seen.update(workers=workers))
+    r = run("serve", "--config", str(cfg), *(["--workers", given] if given else []))
+    assert r.exit_code == 0, r.output
+    assert seen == {"workers": 5}
