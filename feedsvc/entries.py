@@ -16,7 +16,7 @@ import reprlib
 import stat
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
@@ -28,7 +28,7 @@ from .errors import ConfigError, EntryError
 from .heap import collections_paused
 from .model import Author, Entry, Problem
 from .resources import digest as file_digest
-from .slugs import is_slug, slugify
+from .slugs import MAX_SLUG, cut_slug, is_slug, slugify
 from .text import clean_text, clean_utf8, unclean
 
 KNOWN_KEYS = frontmatter.KEYS
@@ -204,23 +204,33 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
         slug = slugify(slug)
         if not slug:
             raise EntryError(path, "slug", "gives an empty slug; set one with letters or digits")
+        if slug_value is not None:
+            warnings.append(Problem(path, "slug", f"{_short(slug_value)} is not a slug (lower-case ASCII words "
+                                                  f"joined by '-'): published as {slug!r}", severity="warning"))
+    if len(slug) > MAX_SLUG:
+        # A slug is a folder name in an export, where a name holds 255 bytes.
+        if slug_value is not None:
+            raise EntryError(path, "slug", f"{len(slug)} characters; a slug may have {MAX_SLUG} at most")
+        slug = cut_slug(slug)
 
     base = site.base_url
-    link_value = _scalar(meta, "link", path)
+    link_value = (_scalar(meta, "link", path) or "").strip()   # only spaces: as if not given
     link = _absolute(link_value, base + "/", path, "link") if link_value else f"{base}/articles/{slug}/"
 
     id_value = _scalar(meta, "id", path)
     entry_id = _entry_id(id_value, path) if id_value and id_value.strip() else \
         f"tag:{site.domain},{day.isoformat()}:/articles/{slug}/"
 
-    image_value = _scalar(meta, "image", path)
+    image_value = (_scalar(meta, "image", path) or "").strip()
     image = _absolute(image_value, link, path, "image") if image_value else None
 
     draft = meta.get("draft", False)
     if draft is None:
         draft = False
     if not isinstance(draft, bool):
-        raise EntryError(path, "draft", f"expected true or false, got {_short(draft)}")
+        hint = "; write it without quotes" if isinstance(draft, str) and draft.strip().lower() in (
+            "true", "false", "yes", "no", "on", "off") else ""
+        raise EntryError(path, "draft", f"expected true or false, got {type(draft).__name__} {_short(draft)}{hint}")
 
     summary_value = _scalar(meta, "summary", path)
     summary = " ".join(clean_text(summary_value).split()) if summary_value else ""
@@ -250,7 +260,9 @@ def _split(text: str, path: str) -> tuple[dict[Any, Any], str, int]:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None
         reason = getattr(e, "problem", None) or str(e)
-        raise EntryError(path, "front matter", f"invalid YAML: {reason}", line=line) from None
+        raise EntryError(path, "front matter", f"invalid YAML: {reason} (a value that holds ': ' or ' #', or "
+                                               f"starts with one of [ {{ # & * ! | > ' \" % @ `, must be in "
+                                               f"quotes; indent with spaces, not tabs)", line=line) from None
     except Exception as e:
         # PyYAML's constructors raise what they meet for a value their tag cannot
         # take (KeyError for "!!bool maybe", AttributeError for "!!timestamp soon").
@@ -281,6 +293,8 @@ def _when(v: Any) -> Any:
     (``2025`` would otherwise be read as some day in 2025)."""
     if isinstance(v, frontmatter.Numeral):
         raise ValueError(f"expected a date, got the number {v}; write it as, for example, 2025-07-26")
+    if isinstance(v, frontmatter.Stamp):   # the instant, as a plain datetime
+        return datetime(v.year, v.month, v.day, v.hour, v.minute, v.second, v.microsecond, v.tzinfo)
     return v
 
 
@@ -288,6 +302,9 @@ def _scalar(meta: Mapping[Any, Any], key: str, path: str, *, required: bool = Fa
     v = meta.get(key)
     if v is None:
         if required:
+            if key in meta:   # "title:" with nothing after it, or only a "# ..." YAML takes for a comment
+                raise EntryError(path, key, f"empty; write it after '{key}: ', in quotes if it starts with # "
+                                            f"or holds ': ' ({key}: \"#1 story\")")
             raise EntryError(path, key, "required")
         return None
     if isinstance(v, bool):
@@ -314,13 +331,19 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     v = meta.get(key)
     if v is None:
         return ()
-    if isinstance(v, str):
-        v = [v]
+    if isinstance(v, (str, date, frontmatter.Numeral)) and not isinstance(v, bool):
+        v = [v]   # one name (text, or what YAML took for a number or a date)
+    if isinstance(v, bool):
+        raise EntryError(path, key, f"a bare {str(v).lower()} (or yes, no, on, off) is a truth value, not a name: "
+                                    f"put it in quotes ({key}: \"...\")")
     if not isinstance(v, list):
         raise EntryError(path, key, f"expected a list of names, got {type(v).__name__} {_short(v)}")
     out: dict[str, None] = {}
     for item in v:
-        if isinstance(item, (dict, list)) or isinstance(item, bool) or item is None:
+        if isinstance(item, bool):
+            raise EntryError(path, key, f"a bare {str(item).lower()} (or yes, no, on, off) is a truth value, not "
+                                        f"a name: put it in quotes ({key}: [\"...\"])")
+        if isinstance(item, (dict, list, tuple)) or item is None:
             raise EntryError(path, key, f"expected a list of names, found {_short(item)} in it")
         # One spelling per name: "é" typed as one character or as "e" and a
         # combining accent is the same category, not a slug collision.
@@ -337,6 +360,13 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
 def _author(v: Any, path: str) -> Author | None:
     if v is None:
         return None
+    if isinstance(v, bool) or isinstance(v, dict) and isinstance(v.get("name"), bool):
+        raise EntryError(path, "author", "a bare yes, no, on, off, true or false is a truth value, not a name: "
+                                         "put the name in quotes")
+    if isinstance(v, (date, frontmatter.Numeral)):
+        v = str(v)   # as written
+    if isinstance(v, dict) and isinstance(v.get("name"), (date, frontmatter.Numeral)):
+        v = {**v, "name": str(v["name"])}
     if isinstance(v, str):
         name = _line(clean_text(v))
         if not name:

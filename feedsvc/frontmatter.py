@@ -11,6 +11,7 @@ PyYAML, so the result never depends on which of the two read it.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 import yaml
@@ -31,14 +32,31 @@ KEYS = frozenset({"title", "date", "updated", "categories", "tags", "author", "s
                   "image", "draft"})
 
 
+class Stamp(datetime):
+    """A plain scalar YAML reads as a timestamp with a time: the datetime a
+    ``date`` needs, which ``str`` gives back as written. As a datetime, a title,
+    tag or slug ``2025-07-26T09:30:00Z`` became "2025-07-26 09:30:00+00:00"."""
+
+    written: str
+
+    def __str__(self) -> str:
+        return self.written
+
+
 def _timestamp_or_text(constructor: Any, node: Any) -> Any:
     """A timestamp YAML cannot build stays text: ``date: 2025-02-30`` would make
     its constructor raise a bare ValueError; as text it reaches ``parse_when``,
     which reports it against the right field."""
     try:
-        return constructor.construct_yaml_timestamp(node)
+        value = constructor.construct_yaml_timestamp(node)
     except (ValueError, OverflowError):
         return constructor.construct_scalar(node)
+    if not isinstance(value, datetime):
+        return value   # a bare date, which str() writes as YAML requires it written
+    stamp = Stamp(value.year, value.month, value.day, value.hour, value.minute, value.second, value.microsecond,
+                  value.tzinfo)
+    stamp.written = node.value
+    return stamp
 
 
 class Numeral(str):

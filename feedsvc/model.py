@@ -39,7 +39,9 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line else self.path
-        return f"{where}: {self.severity}: {self.field}: {self.message}"
+        # One line per problem, whatever a value quoted in the message holds.
+        message = " ".join(self.message.splitlines())
+        return f"{where}: {self.severity}: {self.field}: {message}"
 
     def as_dict(self) -> dict[str, object]:
         return {"path": self.path, "line": self.line, "field": self.field, "message": self.message,

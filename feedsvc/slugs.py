@@ -17,9 +17,22 @@ _SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _JOINERS = [[".", ""], ["'", ""], ["\u2019", ""], ["\u02bc", ""]]
 
 
+# Characters: an export writes each slug as a folder name, which holds 255 bytes.
+MAX_SLUG = 200
+
+
 @functools.lru_cache(maxsize=65536)
 def slugify(name: str) -> str:
-    return _slugify(name, replacements=_JOINERS) or "-".join(f"u{ord(c):x}" for c in name if not c.isspace())
+    slug = _slugify(name, replacements=_JOINERS) or "-".join(f"u{ord(c):x}" for c in name if not c.isspace())
+    return cut_slug(slug)
+
+
+def cut_slug(slug: str) -> str:
+    """``slug`` cut to MAX_SLUG characters, at a word boundary where one is near."""
+    if len(slug) <= MAX_SLUG:
+        return slug
+    cut = slug[:MAX_SLUG + 1]
+    return cut[:cut.rfind("-")] if "-" in cut[MAX_SLUG // 2:] else slug[:MAX_SLUG]
 
 
 def is_slug(s: str) -> bool:

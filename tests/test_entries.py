@@ -1102,3 +1102,76 @@ def test_a_yaml_alias_bomb_gives_a_short_message(load_bad):
     levels += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 9)]
     p = load_bad("title: T\ndate: 2025-07-26\n" + "\n".join(levels) + "\ncategories: *a8")
     assert p.field == "categories" and len(p.message) < 500
+
+
+# -- what authors and other tools write ------------------------------------------------
+
+@pytest.mark.parametrize("stamp", ["2025-07-26T09:30:00Z", "2025-07-26 09:30:00+08", "2025-7-6 1:02:03"])
+def test_text_that_looks_like_a_timestamp_is_kept_as_written(load_one, stamp):
+    e = load_one(f"title: {stamp}\ndate: 2025-03-01\nsummary: {stamp}\ntags: [{stamp}]\n"
+                 f"categories: [News]\nauthor: {stamp}\n")
+    assert e.title == e.given_summary == e.author.name == stamp and e.tags == (stamp,)
+    assert load_one(f"title: T\ndate: 2025-03-01\ncategories: {stamp}\n").categories == (stamp,)
+
+
+def test_a_timestamp_date_is_still_the_instant_it_names(load_one):
+    e = load_one("title: T\ndate: 2025-07-26T09:30:00+08:00\nupdated: 2025-07-27 10:00:00Z\n")
+    assert e.date == dt.datetime(2025, 7, 26, 1, 30, tzinfo=dt.timezone.utc)
+    assert e.updated == dt.datetime(2025, 7, 27, 10, tzinfo=dt.timezone.utc) and type(e.date) is dt.datetime
+
+
+@pytest.mark.parametrize("key", ["link", "image"])
+def test_a_link_or_image_of_only_spaces_is_as_if_not_given(load_one, key):
+    e = load_one(front(**{key: "   "}))
+    assert (e.link, e.image) == (f"{BASE_URL}/articles/post/", None)
+
+
+@pytest.mark.parametrize("text", ["categories: [true]", "categories: yes", "tags: [off]", "author: yes",
+                                  "author: {name: no}"])
+def test_a_bare_truth_value_as_a_name_asks_for_quotes(load_bad, text):
+    p = load_bad(f"title: T\ndate: 2025-03-01\n{text}\n")
+    assert "quotes" in p.message and "truth value" in p.message
+
+
+def test_a_title_yaml_took_for_a_comment_is_reported_as_empty_with_how_to_write_it(load_bad):
+    p = load_bad("title: #hashtag news\ndate: 2025-03-01\n")
+    assert p.field == "title" and "empty" in p.message and "quotes" in p.message
+
+
+def test_a_quoted_truth_value_for_draft_asks_to_drop_the_quotes(load_bad):
+    p = load_bad('title: T\ndate: 2025-03-01\ndraft: "false"\n')
+    assert p.field == "draft" and "without quotes" in p.message
+
+
+def test_a_yaml_error_says_what_usually_needs_quotes(load_bad):
+    p = load_bad("title: Breaking: news here\ndate: 2025-03-01\n")
+    assert p.field == "front matter" and "invalid YAML" in p.message and "in quotes" in p.message
+
+
+def test_a_slug_that_is_not_one_is_published_made_into_one_with_a_warning(write_entry, config):
+    write_entry("post.md", front(slug="Hello World"))
+    result = load(config)
+    assert [e.slug for e in result.entries] == ["hello-world"]
+    (w,) = [p for p in result.problems if p.field == "slug"]
+    assert w.severity == "warning" and "'hello-world'" in w.message
+
+
+def test_a_slug_made_from_a_long_file_name_is_cut_at_a_word_and_a_long_written_one_refused(write_entry, config):
+    from feedsvc.slugs import MAX_SLUG
+    name = "上海提出建立世界人工智能合作组织" * 5 + ".md"
+    write_entry(name, front())
+    write_entry("b.md", front(slug="a" * 300))
+    result = load(config)
+    (e,) = result.entries
+    assert len(e.slug) <= MAX_SLUG and not e.slug.endswith("-") and e.slug.startswith("shang-hai-ti-chu")
+    (p,) = result.errors
+    assert (p.path, p.field) == ("b.md", "slug") and "300 characters" in p.message
+
+
+def test_a_yaml_ordered_map_is_no_list_of_names(load_bad):
+    p = load_bad("title: T\ndate: 2025-03-01\ntags: !!omap [a: 1]\n")
+    assert p.field == "tags"
+
+
+def test_a_problem_is_printed_on_one_line_whatever_its_message_quotes():
+    assert "\n" not in str(Problem("a.md", "date", "cannot read 'not a\ndate' as a date"))

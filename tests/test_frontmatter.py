@@ -76,13 +76,21 @@ def test_every_generated_front_matter_reads_as_pyyaml_reads_it():
     ("title: 12:30\ntags: [1_000, 3.10, .inf, 1e3]\n",
      {"title": frontmatter.Numeral("12:30"), "tags": [frontmatter.Numeral(n) for n in ("1_000", "3.10", ".inf", "1e3")]}),
     ("date: 2025-07-20T08:00:00+08:00\n",
-     {"date": dt.datetime(2025, 7, 20, 8, tzinfo=dt.timezone(dt.timedelta(hours=8)))}),
+     {"date": frontmatter.Stamp(2025, 7, 20, 8, tzinfo=dt.timezone(dt.timedelta(hours=8)))}),
     ("date: 2025-02-30\n", {"date": "2025-02-30"}),   # not a day: text, for the loader to report
     ("tags: []\ntitle:\n", {"tags": [], "title": None}),
 ])
 def test_values_are_what_pyyaml_makes_of_them(text, expected):
     assert frontmatter._read_simple(text) is not None
     assert typed(frontmatter.load(text)) == typed(expected) == typed(pyyaml(text)[1])
+
+
+@pytest.mark.parametrize("written", ["2025-07-26T09:30:00Z", "2025-07-26 09:30:00+08", "2025-7-6 1:02:03",
+                                     "2025-07-26t09:30:00.50"])
+def test_a_timestamp_is_an_instant_for_a_date_and_its_own_text_for_anything_else(written):
+    for text in (f"title: {written}\n", f"title: {written}\nx: [a]\n"):   # the line reader, and PyYAML
+        (value,) = [v for k, v in frontmatter.load(text).items() if k == "title"]
+        assert isinstance(value, dt.datetime) and str(value) == written
 
 
 @pytest.mark.parametrize("text", [
