@@ -24,7 +24,7 @@ from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 from . import frontmatter
 from .config import SiteConfig
 from .dates import ambiguity, parse_when_noted
-from .errors import ConfigError, EntryError
+from .errors import ConfigError, EntryError, StaleEntry
 from .heap import collections_paused
 from .model import Author, Entry, Problem
 from .resources import digest as file_digest
@@ -123,6 +123,18 @@ def read_entry_bytes(full: str) -> bytes:
     finally:
         os.close(fd)
     return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
+def check_current(entry: Entry) -> None:
+    """Raise StaleEntry unless the entry's file still holds the bytes it was parsed from."""
+    if not entry.file:
+        return   # its body is held
+    try:
+        same = file_digest(read_entry_bytes(entry.file)) == entry.digest
+    except OSError:
+        same = False
+    if not same:
+        raise StaleEntry(entry.path)
 
 
 def read_body(file: str, path: str, digest: str = "") -> tuple[str, bool]:

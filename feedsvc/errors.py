@@ -51,6 +51,18 @@ class EntryError(FeedsvcError):
         return f"{where}: {self.field}: {self.message}"
 
 
+class StaleEntry(FeedsvcError):
+    """An entry file no longer holds what the snapshot being served published
+    (edited, removed or broken since): a page rendered on request from it now
+    would mix the two."""
+
+    _default_message = "an entry file changed since the feeds were published"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        super().__init__(f"{path} changed since the feeds were published")
+
+
 class PlacedError(FeedsvcError):
     """An error about one thing, named by ``where`` (a feed, a folder) and said first."""
 

@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterable
 from werkzeug.http import remove_entity_headers
 
 from . import metrics
+from .errors import StaleEntry
 from .headers import etag_matches, feed_headers, link_headers, wants_gzip
 from .resources import Resource
 from .service import Service
@@ -66,7 +67,10 @@ class FastFeeds:
         store = self.service.store
         store.poll()
         snap = store.current
-        res = snap.get(path)
+        try:
+            res = snap.get(path)
+        except StaleEntry:   # an article or archive page: the app answers it
+            return self.app(environ, start_response)
         # Media types are case-insensitive: "TEXT/HTML" is a browser too.
         if res is None or res.kind not in FAST_KINDS or "text/html" in environ.get("HTTP_ACCEPT", "").lower():
             return self.app(environ, start_response)

@@ -39,6 +39,7 @@ from .archive import page as archive_page
 from .catalog import Category, as_of
 from .config import Config, output_key
 from .entries import parse_entry, read_entry_bytes
+from .errors import StaleEntry
 from .model import Entry
 from .pages import HTML_TYPE, article_page
 from .render import FeedSource, archive_path
@@ -231,17 +232,21 @@ class DiskSnapshot:
             return self._loaded.setdefault(path, r)
 
     def _entry(self, slug: str) -> Entry | None:
-        """An entry of this snapshot, read again from its file (a follower holds no entries)."""
+        """An entry of this snapshot, read again from its file (a follower holds no
+        entries); StaleEntry if the file no longer holds what the snapshot published."""
         meta = self._entries()["articles"].get(slug)
         if meta is None:
             return None
         try:
             raw = read_entry_bytes(str(self.config.entries_path / meta[0]))
         except OSError:
-            return None
+            raise StaleEntry(meta[0]) from None
         entry = parse_entry(raw, meta[0], self.config.site).entry
+        if entry is None or entry.digest != meta[1]:
+            # Edited, broken or removed since: rendered now, the page would mix the two.
+            raise StaleEntry(meta[0])
         # As the catalog that made this snapshot showed it, whichever process reads it.
-        return as_of(entry, self.made) if entry is not None else None
+        return as_of(entry, self.made)
 
     @property
     def made(self) -> datetime:

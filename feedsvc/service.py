@@ -135,6 +135,24 @@ class Service:
     def refresh(self) -> RefreshReport:
         return self.refresher.refresh()
 
+    def entry_changed(self, path: str) -> None:
+        """A page asked for shows an entry whose file changed since the snapshot
+        served was made: ask for the refresh that publishes the change, at most
+        once every few seconds however many requests find it."""
+        now = time.monotonic()
+        if now - self._lost_asked < LOST_ASK_SECONDS:
+            return
+        self._lost_asked = now
+        log.info("%s changed since the feeds were published; asking for a refresh", path)
+        disk = self.store.disk
+        try:
+            if disk is not None and self.config.scheduler_enabled:
+                disk.request_refresh()   # the process running the scheduler does it
+            else:
+                self._refresh_behind()
+        except OSError as e:
+            log.error("cannot ask for that refresh: %s", e)
+
     def body_lost(self, path: str) -> None:
         """A body of the snapshot served is gone from the cache folder (removed
         while serving): ask the process that refreshes to write it all again,

@@ -24,6 +24,7 @@ from .catalog import Catalog, Category
 from .model import Entry
 from .config import Config, output_key
 from .dates import EPOCH
+from .entries import check_current
 from .pages import HTML_TYPE, OPML_TYPE, article_page, index_page, opml
 from .archive import archive_count
 from .archive import page as archive_page
@@ -69,6 +70,9 @@ class Snapshot:
     _lazy: LRU[str, Resource] = field(default_factory=lazy_pages, repr=False)   # path -> page rendered on request
 
     def get(self, path: str) -> Resource | None:
+        """The resource at ``path``, or None. StaleEntry for an article or archive
+        page whose entry files changed since this snapshot was made: rendered now,
+        it would mix them with what the feeds show."""
         r = self.resources.get(path)
         if r is not None:
             return r
@@ -97,8 +101,13 @@ class Snapshot:
         src = self._sources().get(key)
         if src is None or fmt not in self.config.formats:
             return None
+        if not 1 <= number <= archive_count(len(src.entries), self.config.max_entries):
+            return None
+        entries = tuple(archive_page(src.entries, self.config.max_entries, number))
+        for e in entries:   # rendered from the files: they must hold what was published
+            check_current(e)
         r = render_archive(src, self.config, number, fmt, self.catalog.slug_of,
-                           {c.slug: c.name for c in self.catalog.categories})
+                           {c.slug: c.name for c in self.catalog.categories}, entries=entries)
         if r is None:
             return None
         return self._lazy.put(path, r)
@@ -119,6 +128,7 @@ class Snapshot:
         entry = self.catalog.by_slug.get(slug)
         if entry is None:
             return None
+        check_current(entry)
         page = article_page(entry, self.catalog.entry_categories(entry), self.config)
         r = make_resource(page, HTML_TYPE, "page", entry.updated)
         return self._lazy.put(path, r)

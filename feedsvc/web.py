@@ -14,6 +14,7 @@ from werkzeug.datastructures import WWWAuthenticate
 from werkzeug.exceptions import HTTPException, NotFound, PreconditionFailed, ServiceUnavailable, Unauthorized
 from werkzeug.http import http_date, quote_header_value
 
+from .errors import StaleEntry
 from .headers import CORS_HEADERS, XML_FEED_TYPES, feed_headers, link_headers, precondition, wants_gzip
 from .resources import Resource
 from .service import Service
@@ -30,6 +31,8 @@ def get_service() -> Service:
 
 # Seconds a client is asked to wait while nothing is published yet.
 NOT_READY_RETRY = 30
+# A page whose entry changed since the snapshot: the refresh it asks for takes seconds.
+STALE_RETRY = 5
 
 
 def _published():  # type: ignore[no-untyped-def]
@@ -46,7 +49,13 @@ def _respond(path: str, missing: str) -> Response:
     snap = _published()
     # One URL per resource: the int converter also takes "01" and other
     # scripts' digits for archive page 1, which caches would keep apart.
-    res = snap.get(path) if request.path == path else None
+    try:
+        res = snap.get(path) if request.path == path else None
+    except StaleEntry as e:
+        # Neither the page as published (its file changed) nor a mix of the two.
+        get_service().entry_changed(e.path)
+        raise ServiceUnavailable("an entry this page shows changed since the feeds were published; a refresh is "
+                                 "publishing it.", retry_after=STALE_RETRY) from None
     if res is None:
         if request.path == path and snap.listed(path):
             _lost()

@@ -205,3 +205,20 @@ def test_entry_tables_gone_alone_make_the_next_refresh_write_the_snapshot_again(
     again = r.refresh()
     assert again.ok
     assert r.disk.load(config).get("/articles/e0/") is not None
+
+
+def test_a_follower_never_renders_or_keeps_a_page_from_a_file_changed_since_its_snapshot(write_entry, config):
+    from feedsvc.errors import StaleEntry
+
+    r, snap = published(write_entry, config)
+    path = config.entries_path / "e0.md"
+    saved = path.read_bytes()
+    path.write_bytes(saved.replace(b"Body.", b"Unpublished words."))
+    with pytest.raises(StaleEntry):
+        snap.get("/articles/e0/")
+    path.unlink()
+    with pytest.raises(StaleEntry):
+        snap.get("/articles/e0/")
+    path.write_bytes(saved)                      # as published again: its page, never the other's
+    page = snap.get("/articles/e0/")
+    assert page is not None and b"Unpublished" not in page.body

@@ -515,3 +515,30 @@ def test_an_archive_page_number_is_named_as_it_was_asked(site, make_app):
         assert r.status_code == 404 and "page 0" in text and "leading zeros" in text and "page 1." not in text, path
     text = client.get("/archive/7/feed.rss").get_data(as_text=True)
     assert "No archive page 7." in text and "leading zeros" not in text
+
+
+@pytest.mark.parametrize("change", ["edited", "removed", "broken"])
+def test_a_page_rendered_on_request_never_mixes_a_file_changed_since_the_feeds_were_published(
+        site, make_app, write_entry, entries_dir, change):
+    app = make_app(feeds={"max_entries": 1})
+    client = app.test_client()
+    if change == "edited":
+        write_entry("b.md", {"title": "Beta, rewritten", "date": "2025-07-20T00:00:00Z"}, "New words.\n")
+    elif change == "removed":
+        (entries_dir / "b.md").unlink()
+    else:
+        (entries_dir / "b.md").write_text("---\ntitle: [broken\n---\nx\n")
+    # /articles/b/ and archive page 1 (Beta, the older) are rendered from the files on request:
+    # neither the page as published nor a mix, but 503 until the refresh it asks for.
+    for path in ("/articles/b/", "/archive/1/feed.json"):
+        r = client.get(path)
+        assert r.status_code == 503 and r.headers["Retry-After"] == "5", path
+    assert client.get("/articles/a/").status_code == 200              # its own file is as published
+    assert client.get("/feed.json").status_code == 200                 # rendered at the refresh: as published
+    get_app_service(app).refresh()
+    after = client.get("/articles/b/")
+    if change == "edited":
+        assert after.status_code == 200 and "New words." in after.get_data(as_text=True)
+        assert "Beta, rewritten" in client.get("/archive/1/feed.json").get_data(as_text=True)
+    else:
+        assert after.status_code == 404
