@@ -16,7 +16,7 @@ from . import __version__
 from .catalog import build_catalog
 from .config import Config, load_config
 from .entries import load_entries
-from .errors import ConfigError, ExportError, FeedsvcError, ListenError
+from .errors import ConfigError, ExportError, FeedsvcError, ListenError, StaleEntry
 from .export import check_target, export
 from .lint import lint
 from .refresher import new_refresher, utcnow
@@ -195,6 +195,14 @@ def export_command(out_dir: Path, config_path: str | None, no_gzip: bool) -> Non
         count = export(refresher.store.current, out_dir, gzip=not no_gzip)
     except ExportError as e:   # something appeared there meanwhile
         click.echo(f"feedsvc: export refused: {e}", err=True)
+        sys.exit(1)
+    except StaleEntry as e:    # its pages are rendered from the files, which must not change meanwhile
+        click.echo(f"feedsvc: export failed: {e.message} (while exporting); nothing was replaced, run it "
+                   f"again", err=True)
+        sys.exit(1)
+    except OSError as e:
+        click.echo(f"feedsvc: export failed: {e.strerror or e}: {e.filename or out_dir}; nothing was replaced",
+                   err=True)
         sys.exit(1)
     errors = sum(1 for p in report.problems if p.severity == "error")
     click.echo(f"wrote {count} files to {out_dir} ({report.entries} entries, {len(report.feeds)} feeds"
