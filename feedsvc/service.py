@@ -180,16 +180,20 @@ class Service:
         That process holds every parsed entry, so it re-reads only what
         changed. This one waits for a refresh that started after it asked, and
         serves its result; with no live leader (or no answer) it refreshes itself.
+        A refresh already running is joined, as in the process running it: its
+        result is the answer, and no other is asked for.
         """
         disk = self.store.disk
         leader = (disk.read_schedule() or {}).get("pid") if disk is not None else None
         if disk is None or self.is_leader or not _alive(leader):
             return self.refresh()
-        asked = disk.request_refresh()
+        last = (disk.read_report() or {}).get("started_wall")
+        asked = None if disk.refresh_lock.taken() else disk.request_refresh()
         deadline = time.monotonic() + LEADER_WAIT_SECONDS
         while time.monotonic() < deadline:
             data = disk.read_report()
-            if data and data.get("started_wall", 0.0) >= asked and data.get("finished"):
+            if data and data.get("finished") and (data.get("started_wall", 0.0) >= asked if asked is not None
+                                                  else data.get("started_wall") != last):
                 self.store.poll(force=True)
                 return RefreshReport.from_dict(data)
             time.sleep(0.01)

@@ -190,3 +190,31 @@ def test_status_shows_a_refresh_another_process_runs_and_probing_takes_nothing(s
     finally:
         lock.release()
     assert service.refreshing is False
+
+
+def test_an_admin_refresh_in_a_worker_joins_the_refresh_the_leader_is_running(write_entry, make_app, monkeypatch):
+    import os
+    import time as time_module
+
+    from feedsvc.persist import FileLock
+
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T00:00:00Z"})
+    service = get_app_service(make_app())
+    disk = service.store.disk
+    assert disk is not None and not service.is_leader
+    disk.write_schedule({"pid": os.getppid()})          # another process leads, alive
+    asked: list[float] = []
+    monkeypatch.setattr(disk, "request_refresh", lambda: asked.append(1.0) or time_module.time())
+    running = FileLock(disk.root / "refresh.lock")       # the leader's refresh, under way
+    assert running.acquire()
+    report = dict(disk.read_report() or {})
+    report.update(started_wall=time_module.time(), by_pid=os.getppid())
+
+    def leader_finishes() -> None:
+        time_module.sleep(0.3)
+        disk.write_report(report)
+        running.release()
+
+    threading.Thread(target=leader_finishes).start()
+    got = service.refresh_now()
+    assert asked == [] and got.started_wall == report["started_wall"]   # joined, none asked for
