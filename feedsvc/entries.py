@@ -29,7 +29,7 @@ from .heap import collections_paused
 from .model import Author, Entry, Problem
 from .resources import digest as file_digest
 from .slugs import MAX_SLUG, cut_slug, is_slug, slugify
-from .text import clean_text, clean_utf8, unclean
+from .text import clean_text, clean_utf8, lone_percent, unclean
 
 KNOWN_KEYS = frontmatter.KEYS
 _FENCE = re.compile(r"^(?:---|\.\.\.)[ \t]*$", re.M)
@@ -339,6 +339,12 @@ def _line(s: str | None) -> str:
 MAX_NAMES = 100   # categories, and tags, per entry
 
 
+def _truth_value(path: str, key: str, value: bool) -> EntryError:
+    """YAML reads a bare yes/no/on/off/true/false as a truth value, where a name was meant."""
+    return EntryError(path, key, f"a bare {str(value).lower()} (or yes, no, on, off) is a truth value, not a "
+                                 f"name: put it in quotes ({key}: \"...\")")
+
+
 def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     v = meta.get(key)
     if v is None:
@@ -346,15 +352,13 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     if isinstance(v, (str, date, frontmatter.Numeral)) and not isinstance(v, bool):
         v = [v]   # one name (text, or what YAML took for a number or a date)
     if isinstance(v, bool):
-        raise EntryError(path, key, f"a bare {str(v).lower()} (or yes, no, on, off) is a truth value, not a name: "
-                                    f"put it in quotes ({key}: \"...\")")
+        raise _truth_value(path, key, v)
     if not isinstance(v, list):
         raise EntryError(path, key, f"expected a list of names, got {type(v).__name__} {_short(v)}")
     out: dict[str, None] = {}
     for item in v:
         if isinstance(item, bool):
-            raise EntryError(path, key, f"a bare {str(item).lower()} (or yes, no, on, off) is a truth value, not "
-                                        f"a name: put it in quotes ({key}: [\"...\"])")
+            raise _truth_value(path, key, item)
         if isinstance(item, (dict, list, tuple)) or item is None:
             raise EntryError(path, key, f"expected a list of names, found {_short(item)} in it")
         # One spelling per name: "é" typed as one character or as "e" and a
@@ -373,8 +377,7 @@ def _author(v: Any, path: str) -> Author | None:
     if v is None:
         return None
     if isinstance(v, bool) or isinstance(v, dict) and isinstance(v.get("name"), bool):
-        raise EntryError(path, "author", "a bare yes, no, on, off, true or false is a truth value, not a name: "
-                                         "put the name in quotes")
+        raise _truth_value(path, "author", True)
     if isinstance(v, (date, frontmatter.Numeral)):
         v = str(v)   # as written
     if isinstance(v, dict) and isinstance(v.get("name"), (date, frontmatter.Numeral)):
@@ -418,9 +421,6 @@ def _absolute(value: str, base: str, path: str, key: str) -> str:
     return _ascii_url(url, path, key)
 
 
-_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
 def _ascii_url(url: str, path: str, key: str) -> str:
     """Percent-encode what a URI cannot carry (non-ASCII letters, '<', '|' ...) and IDNA-encode the host.
 
@@ -428,7 +428,7 @@ def _ascii_url(url: str, path: str, key: str) -> str:
     show one spelling. Idempotent: a '%' that starts an escape is kept, so an
     encoded URL stays as it is; any other is written %25 (RFC 3986 2.4).
     """
-    parts = urlsplit(_LONE_PERCENT.sub("%25", url) if "%" in url else url)
+    parts = urlsplit(lone_percent(url))
     netloc = parts.netloc
     if not netloc.isascii():
         userinfo, at, hostport = netloc.rpartition("@")

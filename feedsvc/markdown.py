@@ -23,7 +23,7 @@ from cmarkgfm import _cmark
 from cmarkgfm import cmark as _cm
 from cmarkgfm.cmark import Options
 
-from .text import clean_text
+from .text import clean_text, lone_percent
 
 _OPTIONS = Options.CMARK_OPT_UNSAFE | Options.CMARK_OPT_VALIDATE_UTF8
 _EXTENSIONS = ["table", "strikethrough", "autolink"]
@@ -198,13 +198,13 @@ def _url(name: str, raw: str, base: str, s: str, i: int) -> str:
         return _DROP
     scheme = _SCHEME.match(value)
     if scheme is None:
-        return f'="{html.escape(urljoin(base, _lone_percent(value)))}"'
+        return f'="{html.escape(urljoin(base, lone_percent(value)))}"'
     kind = scheme.group(1).lower()
     # nh3 checks the schemes of href and src, not of cite; data: only as an image's source
     if kind not in _SAFE_SCHEMES or kind == "data" and not (
             name == "src" and _tag_at(s, i) == "img" and value[5:].lower().startswith("image/")):
         return _DROP
-    return f'="{html.escape(_lone_percent(value))}"' if "%" in value else f'="{raw}"'
+    return f'="{html.escape(lone_percent(value))}"' if "%" in value else f'="{raw}"'
 
 
 def _srcset(raw: str, base: str, tag: str) -> str:
@@ -238,16 +238,8 @@ def _srcset(raw: str, base: str, tag: str) -> str:
         if not url or kind and kind not in ("http", "https") and not (
                 kind == "data" and images and url[5:].lower().startswith("image/")):
             continue
-        out.append(f"{urljoin(base, _lone_percent(url)) if not kind else _lone_percent(url)} {descriptors}".rstrip())
+        out.append(f"{urljoin(base, lone_percent(url)) if not kind else lone_percent(url)} {descriptors}".rstrip())
     return f'="{html.escape(", ".join(out))}"' if out else _DROP
-
-
-_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
-
-
-def _lone_percent(url: str) -> str:
-    """``url`` with each '%' that starts no escape written as %25 (RFC 3986 2.4)."""
-    return _LONE_PERCENT.sub("%25", url) if "%" in url else url
 
 
 # Anything CommonMark could take for raw HTML: a tag, a comment, a declaration.

@@ -137,37 +137,29 @@ class Service:
 
     def entry_changed(self, path: str) -> None:
         """A page asked for shows an entry whose file changed since the snapshot
-        served was made: ask for the refresh that publishes the change, at most
-        once every few seconds however many requests find it."""
+        served was made: ask for the refresh that publishes the change."""
+        self._ask_refresh(logging.INFO, "%s changed since the feeds were published; asking for a refresh", path)
+
+    def body_lost(self, path: str) -> None:
+        """A body of the snapshot served is gone from the cache folder (removed
+        while serving): ask the process that refreshes to write it all again."""
+        if self.store.disk is not None:
+            self._ask_refresh(logging.ERROR, "%s: its bytes are gone from the cache folder %s; asking for a "
+                                             "refresh to write them again", path, self.store.disk.root)
+
+    def _ask_refresh(self, level: int, message: str, *args: object) -> None:
+        """A refresh, by the process running the scheduler (it takes requests even from
+        itself, and holds every parsed entry: its refresh re-reads only what changed),
+        else behind this one's requests; asked at most once every few seconds,
+        however many requests find a reason."""
         now = time.monotonic()
         if now - self._lost_asked < LOST_ASK_SECONDS:
             return
         self._lost_asked = now
-        log.info("%s changed since the feeds were published; asking for a refresh", path)
+        log.log(level, message, *args)
         disk = self.store.disk
         try:
             if disk is not None and self.config.scheduler_enabled:
-                disk.request_refresh()   # the process running the scheduler does it
-            else:
-                self._refresh_behind()
-        except OSError as e:
-            log.error("cannot ask for that refresh: %s", e)
-
-    def body_lost(self, path: str) -> None:
-        """A body of the snapshot served is gone from the cache folder (removed
-        while serving): ask the process that refreshes to write it all again,
-        at most once every few seconds however many requests find it gone."""
-        disk = self.store.disk
-        now = time.monotonic()
-        if disk is None or now - self._lost_asked < LOST_ASK_SECONDS:
-            return
-        self._lost_asked = now
-        log.error("%s: its bytes are gone from the cache folder %s; asking for a refresh to write them again",
-                  path, disk.root)
-        try:
-            if self.config.scheduler_enabled:
-                # The process running the scheduler takes requests even from itself,
-                # and it holds every parsed entry: its refresh re-reads nothing.
                 disk.request_refresh()
             else:
                 self._refresh_behind()

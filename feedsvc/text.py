@@ -42,3 +42,11 @@ def clean_utf8(raw: bytes) -> bool:
     """
     return (len(raw.translate(None, _C0_BYTES)) == len(raw) and _C1_UTF8.search(raw) is None
             and _NONCHAR_UTF8.search(raw) is None)
+
+
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+
+def lone_percent(url: str) -> str:
+    """``url`` with each '%' that starts no escape written as %25 (RFC 3986 2.4)."""
+    return _LONE_PERCENT.sub("%25", url) if "%" in url else url
