@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import orjson
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
+from feedgen.ext.dc import DcEntryExtension, DcExtension   # after feedgen.feed: it needs lxml.etree imported
 from feedgen.util import xml_elem
 
 from . import __version__
@@ -101,7 +102,9 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
     if fmt == "atom":
         fg.register_extension("links", BaseExtension, _AtomEntryLinks, atom=True, rss=False)
     if fmt == "rss":
-        fg.load_extension("dc", atom=False, rss=True)
+        # By class: load_extension("dc") looks for a module "dc_entry" that does
+        # not exist, a search of the whole import path on every feed.
+        fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
         fg.register_extension("hints", _UpdateHints, BaseEntryExtension, atom=False, rss=True)
     fg.id(spec.id)
     fg.title(spec.title)
