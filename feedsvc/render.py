@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 import orjson
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.feed import FeedGenerator
-from feedgen.ext.dc import DcEntryExtension, DcExtension   # after feedgen.feed: it needs lxml.etree imported
 from feedgen.util import xml_elem
 
 from . import __version__
@@ -102,9 +101,7 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
     if fmt == "atom":
         fg.register_extension("links", BaseExtension, _AtomEntryLinks, atom=True, rss=False)
     if fmt == "rss":
-        # By class: load_extension("dc") looks for a module "dc_entry" that does
-        # not exist, a search of the whole import path on every feed.
-        fg.register_extension("dc", DcExtension, DcEntryExtension, atom=False, rss=True)
+        fg.register_extension("dc", _DublinCore, _Creator, atom=False, rss=True)
         fg.register_extension("hints", _UpdateHints, BaseEntryExtension, atom=False, rss=True)
     fg.id(spec.id)
     fg.title(spec.title)
@@ -128,6 +125,9 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
         fe = fg.add_entry(order="append")
         fe.id(e.id)
         fe.title(e.title)
+        # An empty body gets no content element: an empty one is a "blank
+        # content" to validators, and the summary and link say all there is.
+        body = e.content_html if spec.full_content else ""
         if fmt == "rss":
             fe.link(href=e.link, rel="alternate", type="text/html")
             if e.image:
@@ -136,19 +136,19 @@ def _render_xml(spec: FeedSpec, fmt: str, categories_of: CategoriesOf) -> bytes:
             fe.links.links = [{"rel": "alternate", "type": "text/html", "href": e.link}]
             if e.image:
                 fe.links.links.append({"rel": "enclosure", "type": image_type(e.image), "href": e.image})
+            if not body:   # feedgen refuses an entry with neither content nor a link of its own
+                fe.link(href=e.link, rel="alternate")
+                fe.links.replace = True
         fe.published(e.date)
         fe.updated(e.updated)
         if fmt == "rss":
-            # dc:creator carries the name; RSS <author> would need (and publish) an e-mail address.
-            fe.dc.dc_creator(e.author.name)
+            fe.dc.creator = e.author.name
         else:
             fe.author(_author_dict(e.author))
         if e.summary:
             # RSS readers take <description> as HTML: a plain-text "<script>" must stay text.
             fe.summary(html.escape(e.summary, quote=False) if fmt == "rss" else e.summary)
-        if spec.full_content and (body := e.content_html):
-            # An empty body gets no content element: an empty one is a "blank
-            # content" to validators, and the summary and link say all there is.
+        if body:
             fe.content(body, type="html")
         cats = categories_of(e)
         if cats:
@@ -189,6 +189,34 @@ class _UpdateHints(BaseExtension):
         return feed
 
 
+DC_NS = "http://purl.org/dc/elements/1.1/"
+
+
+class _DublinCore(BaseExtension):
+    """The ``dc`` namespace, for ``dc:creator``.
+
+    feedgen's own Dublin Core extension costs more than it gives here: loaded
+    by name, it searches the import path for a module that does not exist on
+    every feed, and it looks for fifteen elements in every item.
+    """
+
+    def extend_ns(self) -> dict[str, str]:
+        return {"dc": DC_NS}
+
+
+class _Creator(BaseEntryExtension):
+    """An item's ``dc:creator``: its author by name (RSS's ``<author>`` would
+    need an e-mail address, and publish it)."""
+
+    def __init__(self) -> None:
+        self.creator: str | None = None
+
+    def extend_rss(self, item):  # type: ignore[no-untyped-def]
+        if self.creator:
+            xml_elem(f"{{{DC_NS}}}creator", item).text = self.creator
+        return item
+
+
 ATOM_NS = "http://www.w3.org/2005/Atom"
 FH_NS = "http://purl.org/syndication/history/1.0"
 
@@ -226,14 +254,18 @@ class _AtomEntryLinks(BaseEntryExtension):
     feedgen 1.0's ``FeedEntry.atom_entry`` rebinds its loop variable to the new
     element before reading ``rel``/``type`` from it, so every entry link comes
     out bare: an enclosure would turn into a second ``alternate`` link, which
-    RFC 4287 forbids. So feedgen is given no entry link in Atom; they are all
-    written here.
+    RFC 4287 forbids. So feedgen is given an entry link in Atom only when it
+    insists (an entry without content), and that bare link is replaced here.
     """
 
     def __init__(self) -> None:
         self.links: list[dict[str, str]] = []
+        self.replace = False   # feedgen wrote a link of its own
 
     def extend_atom(self, entry):  # type: ignore[no-untyped-def]
+        if self.replace:
+            for old in [c for c in entry if isinstance(c.tag, str) and c.tag.rsplit("}", 1)[-1] == "link"]:
+                entry.remove(old)
         for link in self.links:
             xml_elem("link", entry, **link)
         return entry

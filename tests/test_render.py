@@ -184,6 +184,21 @@ def test_summaries_only_when_full_content_is_off(sample, make_config):
     assert "content_html" not in item and item["content_text"] == "A plain summary."
 
 
+@pytest.mark.parametrize("full_content", [True, False])
+def test_atom_entry_links_are_one_typed_alternate_and_the_image_as_enclosure(sample, make_config, full_content):
+    config = make_config(feeds={"full_content": full_content})
+    loaded, _, snap = _site(config)
+    feed = etree.fromstring(snap.get("/feed.atom").body)
+    for entry in feed.findall(f"{ATOM}entry"):
+        e = next(x for x in loaded.entries if x.id == entry.find(f"{ATOM}id").text)
+        links = [(link.get("rel"), link.get("type"), link.get("href")) for link in entry.findall(f"{ATOM}link")]
+        want = [("alternate", "text/html", e.link)]
+        if e.image:
+            want.append(("enclosure", "image/jpeg", e.image))
+        assert links == want
+    assert any(len(entry.findall(f"{ATOM}link")) == 2 for entry in feed.findall(f"{ATOM}entry"))
+
+
 def test_only_configured_formats_are_rendered(sample, make_config):
     config = make_config(feeds={"formats": ["atom"]})
     _, _, snap = _site(config)
