@@ -165,10 +165,16 @@ def _absolutize(cleaned: str, base: str) -> str:
 
 
 _URL_NAMES = ("href", "src", "cite", "poster")
-# Every attribute value except an absolute http(s) one with no '%', which no
-# rule below changes (most of a body's links): those are skipped at C speed. A
-# class and a srcset are always looked at, whatever their value.
-_ATTR_VALUE = re.compile(r'="(?:(?<=\sclass=")|(?<=\ssrcset=")|(?!https?://[^"%]*"))([^"]*)"')
+# The values of the attributes a rule below may change, but for those it
+# would leave as they are, which are skipped at C speed: an absolute http(s)
+# URL with no '%', or with only well-formed escapes and nothing to unescape,
+# strip or escape again (most of a body's links: cmark writes non-ASCII as
+# escapes), and a class that is one language-* name (a fenced code block's).
+# A srcset is always looked at.
+_ATTR_VALUE = re.compile(
+    r'="(?:(?<=\sclass=")(?!language-[^"\s]*")|(?<=\ssrcset=")'
+    r'|(?:(?<=\shref=")|(?<=\ssrc=")|(?<=\scite=")|(?<=\sposter="))'
+    r'(?!https?://[^"%]*")(?!https?://(?:[^"%&\'<>\s]|%[0-9A-Fa-f]{2})*"))([^"]*)"')
 _DROP = "=\x00"
 _BLANKED = re.compile(r"\s[a-z]+=\x00")
 
