@@ -688,7 +688,6 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         cache.scan = None
     problems: list[Problem] = []
     entries: list[Entry] = []
-    seen_paths: set[str] = set()
     reparsed = 0
     files = 0
     if not root.is_dir():
@@ -747,46 +746,59 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh}, gone)
             if patched is not None:
                 return patched
+    parsed_cache = cache.parsed
+    drafts: list[tuple[str, Entry]] = []
+    unread = 0
     for rel, full, st in scanned:
-        files += 1
-        seen_paths.add(rel)
         try:
             if isinstance(st, OSError):
                 raise st
             got = fresh.get(rel)
             if got is None:
-                parsed = cache.parsed[rel][1]
+                parsed = parsed_cache[rel][1]
             elif isinstance(got, OSError):
                 raise got
             else:
                 parsed = got
-                cache.parsed[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), parsed)
+                parsed_cache[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), parsed)
                 reparsed += 1
         except OSError as e:
             problems.append(Problem(rel, "file", f"cannot read: {e.strerror or e}"))
-            cache.parsed.pop(rel, None)
+            parsed_cache.pop(rel, None)
+            unread += 1
             continue
-        problems.extend(parsed.problems)
-        if parsed.entry is not None:
-            usable.append((rel, parsed.entry))
+        if parsed.problems:
+            problems.extend(parsed.problems)
+        entry = parsed.entry
+        if entry is not None:
+            (drafts if entry.draft else usable).append((rel, entry))
+    files = len(scanned)
     # A slug or id claimed twice goes to the first file in path order, drafts
     # last: a draft copy of an article must not take its place in the feeds.
-    taken: set[str] = set()
-    for rel, entry in sorted(usable, key=lambda u: u[1].draft):
-        if entry.slug in by_slug:
-            clash: Problem | None = Problem(rel, "slug", f"slug {_short(entry.slug)} is already taken by "
-                                                         f"{by_slug[entry.slug]}")
-        elif entry.id in by_id:
-            clash = Problem(rel, "id", f"id {_short(entry.id)} is already taken by {by_id[entry.id]}")
-        else:
-            by_slug[entry.slug] = by_id[entry.id] = rel
-            taken.add(rel)
-            continue
-        problems.append(clash)
-        collided = True
-    entries.extend(entry for rel, entry in usable if rel in taken)
+    lost_claims: set[str] = set()
+    for group in (usable, drafts):
+        for rel, entry in group:
+            slug, id_ = entry.slug, entry.id
+            if slug in by_slug:
+                clash: Problem | None = Problem(rel, "slug", f"slug {_short(slug)} is already taken by "
+                                                             f"{by_slug[slug]}")
+            elif id_ in by_id:
+                clash = Problem(rel, "id", f"id {_short(id_)} is already taken by {by_id[id_]}")
+            else:
+                by_slug[slug] = by_id[id_] = rel
+                continue
+            problems.append(clash)
+            lost_claims.add(rel)
+            collided = True
+    if drafts:
+        usable = sorted(usable + drafts, key=lambda u: u[0])   # back to path order
+    if collided:
+        entries.extend(entry for rel, entry in usable if rel not in lost_claims)
+    else:
+        entries.extend(entry for _, entry in usable)
     problems.sort(key=lambda p: p.path)   # path order, as the files were read
-    lost = set(cache.parsed) - seen_paths
+    # Every file read is in the cache: any more there are files gone since.
+    lost = set(parsed_cache).difference(t[0] for t in scanned) if len(parsed_cache) != files - unread else set()
     for path in lost:
         del cache.parsed[path]
     if files == 0:
