@@ -29,7 +29,9 @@ from .common import (CORPORA, FAIL, HERE, INFO, PASS, RESULTS, ROOT, Load, Row, 
 
 SIZES = {"10k": (10_000, 200), "100k": (100_000, 500)}
 COLD_SHARE = {"10k": 3, "100k": 4}          # cold start: at most 1/N of Hugo's build
-REPEATS = {"10k": 3, "100k": 1}             # cold starts and Hugo builds per size (median reported)
+# Cold starts and Hugo builds per size, the median reported: at 100k one run of
+# the same code varied from 13.2 to 14.1 s here, and Hugo's from 44.6 to 49.8 s.
+REPEATS = {"10k": 3, "100k": 3}
 STRICT = "100k"                              # the size the issue sets the absolute targets on
 MEMORY_LIMIT = 1.5e9
 SERVE_SHARE, SERVE_P99_MS = 0.25, 20.0
@@ -541,7 +543,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-peers", action="store_true", help="feedsvc figures only")
     p.add_argument("--duration", type=int, default=0, help="seconds per wrk run (default 10, 5 with --quick)")
     p.add_argument("--repeat", type=int, default=0,
-                   help="cold starts and Hugo builds per size, median reported (default 3 on 10k, 1 on 100k)")
+                   help="cold starts and Hugo builds per size, median reported (default 3)")
     p.add_argument("--setup", action="store_true", help="run bench/setup.sh first (installs the peers)")
     p.add_argument("--max-wait-idle", type=float, default=60,
                    help="seconds to wait for an idle machine before each timed figure (default 60)")
