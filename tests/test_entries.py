@@ -921,6 +921,23 @@ def test_cache_reparses_only_changed_files(write_entry, config):
     assert set(cache.parsed) == {"b.md", "c.md", "d.md"}
 
 
+def test_cache_forgets_a_deleted_file_when_another_turns_unreadable_in_the_same_load(write_entry, config,
+                                                                                    entries_dir):
+    # As many files gone as turned unreadable: the cache holds as many entries
+    # as files were seen, and still one of them is a file that is no more.
+    cache = EntryCache(config.site)
+    paths = [write_entry(f"{n}.md", front(title=n.upper())) for n in ("a", "b", "c")]
+    load(config, cache)
+    paths[0].unlink()
+    paths[1].unlink()
+    os.mkfifo(entries_dir / "b.md")
+    result = load(config, cache)
+    assert [e.slug for e in result.entries] == ["c"]
+    assert [p.path for p in result.errors] == ["b.md"]
+    assert result.removed == 1
+    assert set(cache.parsed) == {"c.md"}
+
+
 def test_cache_keeps_reporting_an_unchanged_bad_file(write_entry, config):
     cache = EntryCache(config.site)
     write_entry("good.md", front())
