@@ -167,16 +167,20 @@ def _absolutize(cleaned: str, base: str) -> str:
 
 
 _URL_NAMES = ("href", "src", "cite", "poster")
-# The values of the attributes a rule below may change, but for those it
-# would leave as they are, which are skipped at C speed: an absolute http(s)
-# URL with no '%', or with only well-formed escapes and nothing to unescape,
-# strip or escape again (most of a body's links: cmark writes non-ASCII as
-# escapes), and a class that is one language-* name (a fenced code block's).
-# A srcset is always looked at.
+# Every attribute value but those no rule below changes, which are skipped at
+# C speed: an absolute http(s) URL with no '%' (most of a body's links), or
+# with only well-formed escapes and nothing to unescape, strip or escape
+# again (cmark writes non-ASCII as escapes), and a class that is one
+# language-* name (a fenced code block's). A srcset is always looked at.
+# Every other value is matched, and so stepped over: a value left in place
+# that ends in '=' would make its closing quote look like the start of
+# another value ('title="a src="' hides a src; 'href="https://x/?q="' hid
+# the cite after it from the scheme check). So no skipped value ends in '='
+# (none holds a '"', the only other way to make one).
 _ATTR_VALUE = re.compile(
-    r'="(?:(?<=\sclass=")(?!language-[^"\s]*")|(?<=\ssrcset=")'
-    r'|(?:(?<=\shref=")|(?<=\ssrc=")|(?<=\scite=")|(?<=\sposter="))'
-    r'(?!https?://[^"%]*")(?!https?://(?:[^"%&\'<>\s]|%[0-9A-Fa-f]{2})*"))([^"]*)"')
+    r'="(?:(?<=\sclass=")(?!language-(?:[^"\s]*[^"\s=])?")|(?<=\ssrcset=")'
+    r'|(?<!\sclass=")(?!https?://(?:[^"%]*[^"%=])?")'
+    r'(?!https?://(?:(?:[^"%&\'<>\s]|%[0-9A-Fa-f]{2})*(?:[^"%&\'<>\s=]|%[0-9A-Fa-f]{2}))?"))([^"]*)"')
 _DROP = "=\x00"
 _BLANKED = re.compile(r"\s[a-z]+=\x00")
 

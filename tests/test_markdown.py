@@ -209,6 +209,38 @@ def test_every_url_of_a_srcset_is_made_absolute_and_checked(srcset, kept):
     assert img.get("srcset") == kept
 
 
+def _attributes(md: str) -> list[tuple[str, dict[str, str]]]:
+    from lxml import html as lh
+    root = lh.fromstring("<div>" + render(md) + "</div>")
+    return [(el.tag, dict(el.attrib)) for el in root.iter() if el.tag != "div" and el.attrib]
+
+
+@pytest.mark.parametrize(("md", "want"), [
+    ("![x src=](/a.png) and [b](/c)\n",
+     [("img", {"src": "https://news.example.org/a.png", "alt": "x src="}),
+      ("a", {"href": "https://news.example.org/c"})]),
+    ('[a](/u "x href=") [b](/c)\n',
+     [("a", {"href": "https://news.example.org/u", "title": "x href="}),
+      ("a", {"href": "https://news.example.org/c"})]),
+    ('<a title="a class=" href="/x" class="foo">y</a>\n',
+     [("a", {"title": "a class=", "href": "https://news.example.org/x"})]),
+    ('<blockquote title="q src=" cite="javascript:alert(1)">q</blockquote>\n',
+     [("blockquote", {"title": "q src="})]),
+    ('<img alt="a srcset=" src="javascript:x" srcset="data:text/html,x 1x">\n',
+     [("img", {"alt": "a srcset="})]),
+    # a URL ending in '=' hid the srcset after it from the check
+    ('<img src="https://cdn.example/i.png?a=" srcset="javascript:alert(1) 1x">\n',
+     [("img", {"src": "https://cdn.example/i.png?a="})]),
+    ('[q](https://x.example/?q= "t") ![i](https://x.example/i.png?w= "u")\n',
+     [("a", {"href": "https://x.example/?q=", "title": "t"}),
+      ("img", {"src": "https://x.example/i.png?w=", "alt": "i", "title": "u"})]),
+])
+def test_a_value_ending_like_the_start_of_another_attribute_hides_none(md, want):
+    # The URL pass looks for '="': the closing quote of a value ending in
+    # "src=" (or just "=") must not be taken for the start of a src.
+    assert _attributes(md) == want
+
+
 def test_a_percent_sign_that_starts_no_escape_is_encoded_in_body_links():
     html = render("![p](100%.png) [x](50%25-off) [y](https://shop.example/50%-off) <a href=\"https://x.example/a%zz\">z</a>\n")
     assert f'src="{ARTICLE}100%25.png"' in html and f'href="{ARTICLE}50%25-off"' in html
