@@ -4,9 +4,12 @@ from __future__ import annotations
 import html
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 
 from .resources import LRU
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_MICROSECOND = timedelta(microseconds=1)
 
 # Rendered bodies, by (file digest, link): an entry shows in the site feed and
 # its categories' feeds, in every format, and is rendered once for all of them
@@ -137,6 +140,8 @@ class Entry:
                 _SUMMARIES.put(self.digest, summary)
         return out, summary
 
-    def sort_key(self) -> tuple[float, str]:
-        """Newest first; ties broken by id so the order never wobbles."""
-        return (-self.date.timestamp(), self.id)
+    def sort_key(self) -> tuple[int, str]:
+        """Newest first; ties broken by id so the order never wobbles. In whole
+        microseconds: a float timestamp cannot tell them apart before ~1700,
+        and this must be the order of ``catalog.build_catalog``'s sorts."""
+        return (-((self.date - _EPOCH) // _MICROSECOND), self.id)

@@ -54,6 +54,17 @@ def test_same_instant_in_different_zones_counts_as_a_tie(config):
     assert slugs(build_catalog([a, b], config, NOW).entries) == ["b", "a"]
 
 
+def test_entries_a_microsecond_apart_are_ordered_by_time_even_centuries_ago(config):
+    # A float timestamp cannot tell them apart in 1500; the id would then
+    # decide, and a patched catalog could order them unlike a full build.
+    t = dt.datetime(1500, 1, 1, 0, 0, 0, 1, tzinfo=dt.timezone.utc)
+    assert t.timestamp() == (t + dt.timedelta(microseconds=1)).timestamp()
+    older = entry("older", t, id="tag:x:1")
+    newer = entry("newer", t + dt.timedelta(microseconds=1), id="tag:x:2")
+    assert slugs(build_catalog([older, newer], config, NOW).entries) == ["newer", "older"]
+    assert slugs(sorted([older, newer], key=Entry.sort_key)) == ["newer", "older"]
+
+
 def test_entry_dated_exactly_now_is_published(config):
     catalog = build_catalog([entry("now", NOW)], config, NOW)
     assert slugs(catalog.entries) == ["now"]
