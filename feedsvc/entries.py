@@ -797,8 +797,10 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     else:
         entries.extend(entry for _, entry in usable)
     problems.sort(key=lambda p: p.path)   # path order, as the files were read
-    # Every file read is in the cache: any more there are files gone since.
-    lost = set(parsed_cache).difference(t[0] for t in scanned) if len(parsed_cache) != files - unread else set()
+    # When every file was read, each is in the cache under its own path (only
+    # unreadable names can share one): any more there are files gone since.
+    lost = set(parsed_cache).difference(t[0] for t in scanned) \
+        if unread or len(parsed_cache) != files else set()
     for path in lost:
         del cache.parsed[path]
     if files == 0:

@@ -938,6 +938,24 @@ def test_cache_forgets_a_deleted_file_when_another_turns_unreadable_in_the_same_
     assert set(cache.parsed) == {"c.md"}
 
 
+def test_cache_forgets_a_deleted_file_beside_a_name_shown_like_another(write_entry, config, entries_dir):
+    # "a\xff.md" is shown as "a\ufffd.md", the name of another file: two files,
+    # one path, so counting paths cannot tell that a third is gone.
+    cache = EntryCache(config.site)
+    write_entry("a\ufffd.md", front(title="Real"))
+    gone = write_entry("y.md", front(title="Gone"))
+    try:
+        with open(os.path.join(os.fsencode(entries_dir), b"a\xff.md"), "w") as fh:
+            fh.write("---\ntitle: Odd\ndate: 2025-07-26\n---\nBody.\n")
+    except OSError:  # pragma: no cover - file systems that only take UTF-8 names
+        pytest.skip("this file system refuses such a name")
+    load(config, cache)
+    gone.unlink()
+    result = load(config, cache)
+    assert result.removed == 1
+    assert "y.md" not in cache.parsed
+
+
 def test_cache_keeps_reporting_an_unchanged_bad_file(write_entry, config):
     cache = EntryCache(config.site)
     write_entry("good.md", front())
