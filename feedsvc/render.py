@@ -212,7 +212,7 @@ class _Creator(BaseEntryExtension):
         self.creator: str | None = None
 
     def extend_rss(self, item):  # type: ignore[no-untyped-def]
-        if self.creator:
+        if self.creator is not None:
             xml_elem(f"{{{DC_NS}}}creator", item).text = self.creator
         return item
 
