@@ -250,7 +250,14 @@ def _srcset(raw: str, base: str, tag: str) -> str:
         if not url or kind and kind not in ("http", "https") and not (
                 kind == "data" and images and url[5:].lower().startswith("image/")):
             continue
-        out.append(f"{urljoin(base, lone_percent(url)) if not kind else lone_percent(url)} {descriptors}".rstrip())
+        joined = urljoin(base, lone_percent(url)) if not kind else lone_percent(url)
+        if joined.endswith(","):
+            # urljoin drops an empty query or fragment ("a,?"): a URL left
+            # ending in a comma ends its candidate there, and a browser would
+            # read its descriptors ("a,? javascript:x") as the next URL.
+            stripped = joined.rstrip(",")
+            joined = stripped + "%2C" * (len(joined) - len(stripped))
+        out.append(f"{joined} {descriptors}".rstrip())
     return f'="{html.escape(", ".join(out))}"' if out else _DROP
 
 

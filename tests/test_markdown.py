@@ -202,6 +202,9 @@ def test_audio_video_and_responsive_images_are_kept_with_absolute_urls():
     ("c.png 100w, d.png (weird, but) 200w", f"{ARTICLE}c.png 100w, {ARTICLE}d.png (weird, but) 200w"),
     ("x.png ((x) ,javascript:alert(1) 2x", f"{ARTICLE}x.png ((x)"),      # one ')' ends them: no nesting
     ("http://cdn.example/a%zz.png 1x", "http://cdn.example/a%25zz.png 1x"),
+    # a URL made absolute must not end in a comma, or its descriptors read as a URL
+    ("a,? javascript:alert(1)", f"{ARTICLE}a%2C javascript:alert(1)"),
+    ("b,,# 2x", f"{ARTICLE}b%2C%2C 2x"),
 ])
 def test_every_url_of_a_srcset_is_made_absolute_and_checked(srcset, kept):
     from lxml import html as lh
