@@ -689,7 +689,6 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     problems: list[Problem] = []
     entries: list[Entry] = []
     reparsed = 0
-    files = 0
     if not root.is_dir():
         # Most likely moved, renamed or not mounted (yet), not emptied: publishing
         # empty feeds would drop every article from readers. A failed refresh
@@ -802,7 +801,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     lost = set(parsed_cache).difference(t[0] for t in scanned) \
         if unread or len(parsed_cache) != files else set()
     for path in lost:
-        del cache.parsed[path]
+        del parsed_cache[path]
     if files == 0:
         problems.append(Problem(str(root), "entries.path", "no entry files (*.md) found; feeds are empty",
                                 severity="warning"))
