@@ -16,6 +16,14 @@ Layout of the cache folder::
 Writers add blobs first and switch ``current`` last, so a reader that follows
 ``current`` always finds every blob of that manifest; an interrupted write
 leaves at most unreferenced blobs or a manifest nobody points at.
+
+A build's blobs are not synced one by one (a first build of a large site
+writes hundreds of megabytes, and every fsync waited for the disk): after
+``current`` is switched, one ``os.sync`` makes them durable and then
+``snapshots/<gen>.synced`` says so. Until then only the machine going down
+can lose them, so a manifest names the boot that wrote it, and one from an
+earlier boot without its ``.synced`` is not served: the next build renders
+everything again, checking that any body file it would use again is intact.
 """
 from __future__ import annotations
 
@@ -43,7 +51,7 @@ from .errors import StaleEntry
 from .model import Entry
 from .pages import HTML_TYPE, article_page
 from .render import FeedSource, archive_path
-from .resources import LRU, Blobs, Resource, atomic_write, make_resource
+from .resources import LRU, Blobs, Resource, atomic_write, boot_id, make_resource
 from .site import lazy_pages, parse_archive_path, render_archive
 
 log = logging.getLogger("feedsvc.persist")
@@ -369,6 +377,9 @@ class SnapshotStore:
         self._prepared: tuple[Any, Future[tuple[str, dict[str, Any]]]] | None = None
         for sub in ("blobs", "snapshots"):
             (root / sub).mkdir(parents=True, exist_ok=True)
+        self._sync_lock = threading.Lock()   # see ``_sync_later``
+        self._unsynced: list[str] = []
+        self._syncer: threading.Thread | None = None
         self.refresh_lock = FileLock(root / "refresh.lock")
         self.leader_lock = FileLock(root / "leader.lock")
 
@@ -424,7 +435,62 @@ class SnapshotStore:
             return None
         if manifest.get("format") != FORMAT:
             return None
+        if not self._durable(gen, manifest.get("boot"), at_start=generation is None):
+            log.warning("snapshot %s was written before the machine restarted and had not reached the disk "
+                        "yet: every feed is rendered again", gen)
+            self.blobs.verify = True
+            return None
         return DiskSnapshot(gen, config, manifest, self.root, self.blobs)
+
+    def _durable(self, gen: str, boot: str | None, at_start: bool) -> bool:
+        """Whether snapshot ``gen``'s blobs can be trusted: synced (or written
+        synced: no boot named), or written since this boot, when the kernel
+        still holds what did not reach the disk."""
+        if boot is None or (self.root / "snapshots" / f"{gen}.synced").exists():
+            return True
+        if boot != boot_id():
+            return False
+        if at_start:   # its writer may have stopped before it synced (a worker adopting it finds it syncing)
+            self._sync_later(gen)
+        return True
+
+    def _sync_later(self, gen: str) -> None:
+        """Make snapshot ``gen``'s blobs durable, and then say so, in the background.
+        One thread at a time: a sync covers every snapshot written before it began."""
+        with self._sync_lock:
+            self._unsynced.append(gen)
+            if self._syncer is None:
+                self._syncer = threading.Thread(target=self._sync_pending, name="feedsvc-sync", daemon=True)
+                self._syncer.start()
+
+    def _sync_pending(self) -> None:
+        while True:
+            with self._sync_lock:
+                gens, self._unsynced = self._unsynced, []
+                if not gens:
+                    self._syncer = None
+                    return
+            try:
+                os.sync()
+                for gen in gens:
+                    atomic_write(self.root / "snapshots" / f"{gen}.synced", b"")
+            except FileNotFoundError:
+                pass   # the cache folder is gone, and with it what there was to vouch for
+            except OSError as e:   # a full disk: the next build syncs again
+                log.warning("cannot record that snapshots %s reached the disk: %s", ", ".join(gens), e)
+
+    def wait_synced(self, timeout: float) -> bool:
+        """Wait (up to ``timeout`` seconds) for the snapshots written so far to be
+        synced and marked so. True if they are."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._sync_lock:
+                syncer = self._syncer
+            if syncer is None:
+                return True
+            syncer.join(max(0.0, deadline - time.monotonic()))
+            if syncer.is_alive():
+                return False
 
     def _tables(self, cat: Any, replaced: Any) -> dict[str, Any]:
         """The per-entry tables of ``cat``: patched from the last ones written when
@@ -491,6 +557,7 @@ class SnapshotStore:
         cat = snapshot.catalog
         manifest = {
             "format": FORMAT,
+            "boot": boot_id(),
             "config": output_key(snapshot.config),
             "started_wall": started_wall,
             "resources": resources,
@@ -521,6 +588,8 @@ class SnapshotStore:
         manifest["overlay"] = self._overlay
         atomic_write(self.root / "snapshots" / f"{gen}.json", orjson.dumps(manifest))
         atomic_write(self.root / "current", gen.encode())
+        if manifest["boot"] is not None:
+            self._sync_later(gen)
         self._collect_garbage()
         return gen
 
@@ -570,6 +639,7 @@ class SnapshotStore:
         for m in drop:
             with contextlib.suppress(FileNotFoundError):
                 m.unlink()
+            m.with_suffix(".synced").unlink(missing_ok=True)
         if not drop:
             return
         live: set[str] = set()

@@ -1,15 +1,19 @@
-"""The snapshot on disk: the entry tables a first build writes while it renders."""
+"""The snapshot on disk: the entry tables a first build writes while it renders, and what a power cut can cost."""
 from __future__ import annotations
 
+import os
 import shutil
 import time
 
+import feedparser
 import orjson
 import pytest
 
+from feedsvc import persist
 from feedsvc import refresher as refresher_module
 from feedsvc.catalog import build_catalog
 from feedsvc.refresher import new_refresher
+from feedsvc.resources import digest
 
 from .conftest import NOW
 
@@ -100,6 +104,7 @@ def test_a_refresh_that_cannot_write_the_cache_folder_is_a_failed_report_and_the
     r = new_refresher(config, clock=lambda: NOW)
     assert r.refresh().ok
     served = r.store.current
+    r.disk.wait_synced(10)
     shutil.rmtree(config.cache_path)
     config.cache_path.write_text("a file where the folder should be")
     report = r.refresh()
@@ -115,6 +120,7 @@ def test_after_the_cache_folder_is_removed_a_refresh_writes_everything_again(wri
     first = r.refresh()
     tags = {f.path: f.etag for f in first.feeds}
     r.wait_saved()
+    r.disk.wait_synced(10)
     shutil.rmtree(config.cache_path)
     again = r.refresh()                       # nothing changed in the entries folder
     assert again.ok and again.rendered >= len(tags)
@@ -222,3 +228,117 @@ def test_a_follower_never_renders_or_keeps_a_page_from_a_file_changed_since_its_
     path.write_bytes(saved)                      # as published again: its page, never the other's
     page = snap.get("/articles/e0/")
     assert page is not None and b"Unpublished" not in page.body
+
+
+# -- durability: a build's bodies are synced once, after it is published ---------------
+
+def _blob_files(disk):
+    return [p for p in (disk.root / "blobs").glob("*/*") if not p.name.startswith(".")]
+
+
+def _wait_for(pred, seconds=10.0):
+    deadline = time.monotonic() + seconds
+    while not pred():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_build_writes_its_bodies_unsynced_and_then_syncs_once_and_says_so(write_entry, config, monkeypatch):
+    from feedsvc import resources
+
+    fill(write_entry, 3)
+    writes, syncs = [], []
+    real_write, real_sync = resources.atomic_write, os.sync
+    monkeypatch.setattr(resources, "atomic_write", lambda p, data, sync=True: writes.append((p, sync))
+                        or real_write(p, data, sync))
+    monkeypatch.setattr(os, "sync", lambda: syncs.append(1) or real_sync())
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    gen = r.disk.current_generation()
+    assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
+    blobs = [sync for p, sync in writes if "blobs" in p.parts]
+    assert len(blobs) == len(_blob_files(r.disk)) >= 3 and not any(blobs)   # the site feed in 3 formats, pages
+    assert syncs == [1]
+    manifest = orjson.loads((r.disk.root / "snapshots" / f"{gen}.json").read_bytes())
+    assert manifest["boot"] == persist.boot_id()
+
+
+def _build_that_never_synced(config, monkeypatch):
+    """A build published under an earlier boot whose machine went down before its sync."""
+    monkeypatch.setattr(persist, "boot_id", lambda: "an-earlier-boot")
+    monkeypatch.setattr(persist.SnapshotStore, "_sync_later", lambda self, gen: None)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    monkeypatch.undo()
+    return r.disk.current_generation()
+
+
+def test_a_snapshot_an_earlier_boot_never_synced_is_not_served_and_bad_bodies_are_written_again(
+        write_entry, config, monkeypatch, caplog):
+    fill(write_entry, 3)
+    gen = _build_that_never_synced(config, monkeypatch)
+    lost = _blob_files(new_refresher(config).disk)
+    for p in lost:
+        p.write_bytes(b"")                    # what a power cut leaves of a file never synced
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.store.current.resources == {}   # nothing served from the lost build
+    assert f"snapshot {gen} was written before the machine restarted" in caplog.text
+    assert r.refresh().ok
+    parsed = feedparser.parse(r.store.current.get("/feed.atom").body)
+    assert sorted(e.title for e in parsed.entries) == ["Entry 0", "Entry 1", "Entry 2"]
+    for p in _blob_files(r.disk):
+        if not p.name.endswith("-gz"):
+            assert digest(p.read_bytes()) == p.name
+
+
+def test_a_synced_snapshot_of_an_earlier_boot_is_served_at_once(write_entry, config, monkeypatch):
+    fill(write_entry, 3)
+    monkeypatch.setattr(persist, "boot_id", lambda: "an-earlier-boot")
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok
+    gen = r.disk.current_generation()
+    assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
+    monkeypatch.undo()
+    again = new_refresher(config, clock=lambda: NOW)
+    assert again.store.current.generation == gen
+    assert not again.disk.blobs.verify
+
+
+def test_an_unsynced_snapshot_of_this_boot_is_served_and_synced_at_start(write_entry, config, monkeypatch):
+    fill(write_entry, 3)
+    monkeypatch.setattr(persist.SnapshotStore, "_sync_later", lambda self, gen: None)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok          # its writer stopped before it synced
+    gen = r.disk.current_generation()
+    monkeypatch.undo()
+    assert not (r.disk.root / "snapshots" / f"{gen}.synced").exists()
+    again = new_refresher(config, clock=lambda: NOW)
+    assert again.store.current.generation == gen
+    assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
+
+
+def test_old_generations_take_their_sync_marks_with_them(write_entry, config):
+    r = new_refresher(config, clock=lambda: NOW)
+    for i in range(persist.KEEP_GENERATIONS + 2):
+        write_entry(f"e{i}.md", {"title": f"Entry {i}", "date": f"2025-07-{1 + i:02d}T09:30:00Z"}, "Body.\n")
+        assert r.refresh().ok
+        gen = r.disk.current_generation()
+        assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
+    snapshots = r.disk.root / "snapshots"
+    assert {p.stem for p in snapshots.glob("*.synced")} <= {p.stem for p in snapshots.glob("*.json")}
+    assert len(list(snapshots.glob("*.synced"))) <= persist.KEEP_GENERATIONS
+
+
+def test_a_service_stopping_waits_for_its_last_snapshot_to_be_synced(write_entry, config, monkeypatch):
+    from feedsvc.service import make_service
+
+    fill(write_entry, 3)
+    real_sync = os.sync
+    monkeypatch.setattr(os, "sync", lambda: time.sleep(0.3) or real_sync())   # a slow disk
+    service = make_service(config, clock=lambda: NOW)
+    assert service.refresh().ok
+    gen = service.refresher.disk.current_generation()
+    service.shutdown()
+    assert (config.cache_path / "snapshots" / f"{gen}.synced").exists()
