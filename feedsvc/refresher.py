@@ -303,6 +303,8 @@ class Refresher:
                 catalog = previous.catalog
             else:
                 blobs = self.disk.blobs if self.disk is not None else None
+                if self.disk is not None:
+                    self.disk.begin_build()
                 patched = None
                 if loaded.replaced is not None and own:
                     # Only these entries came, went or changed: patch them into
@@ -462,6 +464,7 @@ def new_refresher(config: Config, clock: Clock = utcnow) -> Refresher:
     disk = SnapshotStore(config.cache_path, config.cache_memory_mb * 2**20) if config.cache_path is not None else None
     start: AnySnapshot = empty_snapshot(config)
     if disk is not None:
+        disk.recover()
         loaded = disk.load(config)
         if loaded is not None:
             start = loaded

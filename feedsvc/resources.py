@@ -9,6 +9,7 @@ worker for bytes most of which nobody asks for between two refreshes.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import hashlib
 import logging
@@ -61,6 +62,33 @@ def boot_id() -> str | None:
         return None
 
 
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def sync_folder(folder: Path) -> None:
+    """Make everything written to ``folder``'s file system durable (OSError if the
+    disk failed to take it). syncfs(2) syncs only that file system and, unlike
+    sync(2), reports a failed write; where it is missing, every file system is synced."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        if getattr(_libc, "syncfs", None) is None:
+            os.sync()
+        elif _libc.syncfs(fd) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err), str(folder))
+    finally:
+        os.close(fd)
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make the names in ``folder`` durable (a file renamed into it, one removed)."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -110,33 +138,21 @@ class LRU(Generic[K, V]):
 class Blobs:
     """Content-addressed body files (``blobs/ab/<tag>``) and a bounded cache of their bytes."""
 
-    def __init__(self, root: Path, memory_bytes: int, verify: bool = False) -> None:
+    def __init__(self, root: Path, memory_bytes: int, sync_each: bool = True) -> None:
         self.root = root
         self.cache: LRU[str, bytes] = LRU(memory_bytes, len)
-        # After the machine went down before a build's bodies were synced, a
-        # body file there may be empty or short: one is then used again only
-        # if its bytes still give its name.
-        self.verify = verify
+        # Whether a build's bodies are synced one by one as they are written;
+        # False while the cache folder is marked unsynced (``persist.SnapshotStore.begin_build``).
+        self.sync_each = sync_each
 
     def path(self, tag: str) -> Path:
         return self.root / "blobs" / tag[:2] / tag
 
     def put(self, tag: str, data: bytes, sync: bool = True) -> None:
         p = self.path(tag)
-        if p.exists() and not (self.verify and not self._intact(p, tag)):
-            return
-        p.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(p, data, sync)
-
-    def _intact(self, p: Path, tag: str) -> bool:
-        """Whether the body file ``p`` holds bytes that give its name (a gzip form's
-        name is not a digest of its bytes: those are written synced, see ``gzip``)."""
-        if tag.endswith("-gz"):
-            return True
-        try:
-            return digest(p.read_bytes()) == tag
-        except OSError:
-            return False
+        if not p.exists():
+            p.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(p, data, sync)
 
     def has(self, tag: str) -> bool:
         return self.path(tag).exists()
@@ -220,8 +236,7 @@ def make_resource(body: bytes, content_type: str, kind: str, last_modified: date
     tag = digest(body)
     gz_tag = f"{tag}-gz"
     if blobs is not None:
-        # Synced later with the whole build where a lost sync can be told (see ``boot_id``).
-        blobs.put(tag, body, sync=boot_id() is None)
+        blobs.put(tag, body, sync=blobs.sync_each)
         return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), blobs=blobs)
     z = compress(body)
     return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), len(z), body, z)

@@ -9,7 +9,7 @@ import feedparser
 import orjson
 import pytest
 
-from feedsvc import persist
+from feedsvc import persist, resources
 from feedsvc import refresher as refresher_module
 from feedsvc.catalog import build_catalog
 from feedsvc.refresher import new_refresher
@@ -104,7 +104,7 @@ def test_a_refresh_that_cannot_write_the_cache_folder_is_a_failed_report_and_the
     r = new_refresher(config, clock=lambda: NOW)
     assert r.refresh().ok
     served = r.store.current
-    r.disk.wait_synced(10)
+    assert r.disk.wait_synced(10)
     shutil.rmtree(config.cache_path)
     config.cache_path.write_text("a file where the folder should be")
     report = r.refresh()
@@ -120,7 +120,7 @@ def test_after_the_cache_folder_is_removed_a_refresh_writes_everything_again(wri
     first = r.refresh()
     tags = {f.path: f.etag for f in first.feeds}
     r.wait_saved()
-    r.disk.wait_synced(10)
+    assert r.disk.wait_synced(10)
     shutil.rmtree(config.cache_path)
     again = r.refresh()                       # nothing changed in the entries folder
     assert again.ok and again.rendered >= len(tags)
@@ -232,8 +232,8 @@ def test_a_follower_never_renders_or_keeps_a_page_from_a_file_changed_since_its_
 
 # -- durability: a build's bodies are synced once, after it is published ---------------
 
-def _blob_files(disk):
-    return [p for p in (disk.root / "blobs").glob("*/*") if not p.name.startswith(".")]
+def _blob_files(config):
+    return [p for p in (config.cache_path / "blobs").glob("*/*") if not p.name.startswith(".")]
 
 
 def _wait_for(pred, seconds=10.0):
@@ -245,100 +245,142 @@ def _wait_for(pred, seconds=10.0):
     return True
 
 
-def test_a_build_writes_its_bodies_unsynced_and_then_syncs_once_and_says_so(write_entry, config, monkeypatch):
-    from feedsvc import resources
+def _marked(config):
+    return (config.cache_path / persist.UNSYNCED).exists()
 
+
+def test_a_build_marks_the_folder_writes_its_bodies_unsynced_then_syncs_once_and_clears_the_mark(
+        write_entry, config, monkeypatch):
     fill(write_entry, 3)
     writes, syncs = [], []
-    real_write, real_sync = resources.atomic_write, os.sync
+    real_write, real_sync = resources.atomic_write, persist.sync_folder
     monkeypatch.setattr(resources, "atomic_write", lambda p, data, sync=True: writes.append((p, sync))
                         or real_write(p, data, sync))
-    monkeypatch.setattr(os, "sync", lambda: syncs.append(1) or real_sync())
+    monkeypatch.setattr(persist, "atomic_write", lambda p, data, sync=True: writes.append((p, sync))
+                        or real_write(p, data, sync))
+    monkeypatch.setattr(persist, "sync_folder", lambda folder: syncs.append(folder) or real_sync(folder))
     r = new_refresher(config, clock=lambda: NOW)
     assert r.refresh().ok
-    gen = r.disk.current_generation()
-    assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
-    blobs = [sync for p, sync in writes if "blobs" in p.parts]
-    assert len(blobs) == len(_blob_files(r.disk)) >= 3 and not any(blobs)   # the site feed in 3 formats, pages
-    assert syncs == [1]
-    manifest = orjson.loads((r.disk.root / "snapshots" / f"{gen}.json").read_bytes())
-    assert manifest["boot"] == persist.boot_id()
+    assert _wait_for(lambda: not _marked(config))
+    blobs = [i for i, (p, sync) in enumerate(writes) if "blobs" in p.parts]
+    assert len(blobs) == len(_blob_files(config)) >= 3 and not any(writes[i][1] for i in blobs)
+    mark = [i for i, (p, sync) in enumerate(writes) if p.name == persist.UNSYNCED]
+    assert mark and writes[mark[0]][1] and mark[0] < blobs[0]   # marked, synced, before any body
+    assert 1 <= len(syncs) <= 2                                 # once, and once more for what came meanwhile
 
 
-def _build_that_never_synced(config, monkeypatch):
-    """A build published under an earlier boot whose machine went down before its sync."""
-    monkeypatch.setattr(persist, "boot_id", lambda: "an-earlier-boot")
-    monkeypatch.setattr(persist.SnapshotStore, "_sync_later", lambda self, gen: None)
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok
-    monkeypatch.undo()
-    return r.disk.current_generation()
-
-
-def test_a_snapshot_an_earlier_boot_never_synced_is_not_served_and_bad_bodies_are_written_again(
-        write_entry, config, monkeypatch, caplog):
+def test_without_a_boot_id_every_body_is_synced_as_written(write_entry, config, monkeypatch):
     fill(write_entry, 3)
-    gen = _build_that_never_synced(config, monkeypatch)
-    lost = _blob_files(new_refresher(config).disk)
-    for p in lost:
-        p.write_bytes(b"")                    # what a power cut leaves of a file never synced
+    monkeypatch.setattr(persist, "boot_id", lambda: None)
+    writes = []
+    real_write = resources.atomic_write
+    monkeypatch.setattr(resources, "atomic_write", lambda p, data, sync=True: writes.append(sync)
+                        or real_write(p, data, sync))
     r = new_refresher(config, clock=lambda: NOW)
-    assert r.store.current.resources == {}   # nothing served from the lost build
-    assert f"snapshot {gen} was written before the machine restarted" in caplog.text
     assert r.refresh().ok
+    assert writes and all(writes) and not _marked(config)
+
+
+def _crash(config, monkeypatch, publish=True):
+    """A build under an earlier boot whose machine went down before its sync (and,
+    unless ``publish``, before its snapshot was switched to)."""
+    with monkeypatch.context() as m:
+        m.setattr(persist, "boot_id", lambda: "an-earlier-boot")
+        m.setattr(persist.SnapshotStore, "_sync_later", lambda self: None)
+        if not publish:
+            real = persist.atomic_write
+            m.setattr(persist, "atomic_write", lambda p, data, sync=True: real(p, data, sync)
+                      if p.name != "current" else (_ for _ in ()).throw(OSError("power cut")))
+        r = new_refresher(config, clock=lambda: NOW)
+        assert r.refresh().ok is publish
+    assert (config.cache_path / persist.UNSYNCED).read_text() == "an-earlier-boot"
+    return r
+
+
+def _assert_intact(r, config, titles):
     parsed = feedparser.parse(r.store.current.get("/feed.atom").body)
-    assert sorted(e.title for e in parsed.entries) == ["Entry 0", "Entry 1", "Entry 2"]
-    for p in _blob_files(r.disk):
+    assert sorted(e.title for e in parsed.entries) == titles
+    for p in _blob_files(config):
         if not p.name.endswith("-gz"):
             assert digest(p.read_bytes()) == p.name
 
 
+def test_after_the_machine_went_down_before_a_sync_every_body_is_dropped_and_rendered_again(
+        write_entry, config, monkeypatch, caplog):
+    fill(write_entry, 3)
+    _crash(config, monkeypatch)
+    for p in _blob_files(config):
+        p.write_bytes(b"")                    # what a power cut leaves of a file never synced
+    caplog.clear()
+    r = new_refresher(config, clock=lambda: NOW)
+    assert "the machine went down before the last feeds rendered reached the disk" in caplog.text
+    assert r.store.current.resources == {} and not _blob_files(config) and not _marked(config)
+    assert r.refresh().ok
+    _assert_intact(r, config, ["Entry 0", "Entry 1", "Entry 2"])
+
+
+def test_bodies_of_a_build_cut_short_before_it_was_served_are_not_used_after_the_reboot(
+        write_entry, config, monkeypatch):
+    fill(write_entry, 3)
+    r = new_refresher(config, clock=lambda: NOW)
+    assert r.refresh().ok and r.disk.wait_synced(10)          # a published, durable snapshot
+    before = {p.name for p in _blob_files(config)}
+    write_entry("e3.md", {"title": "Entry 3", "date": "2025-07-09T09:30:00Z"}, "Body.\n")
+    _crash(config, monkeypatch, publish=False)               # its bodies written, never served
+    cut = [p for p in _blob_files(config) if p.name not in before]
+    assert cut
+    for p in cut:
+        p.write_bytes(b"")
+    again = new_refresher(config, clock=lambda: NOW)           # the same build again reuses no empty file
+    assert again.refresh().ok
+    _assert_intact(again, config, ["Entry 0", "Entry 1", "Entry 2", "Entry 3"])
+
+
 def test_a_synced_snapshot_of_an_earlier_boot_is_served_at_once(write_entry, config, monkeypatch):
     fill(write_entry, 3)
-    monkeypatch.setattr(persist, "boot_id", lambda: "an-earlier-boot")
+    with monkeypatch.context() as m:
+        m.setattr(persist, "boot_id", lambda: "an-earlier-boot")
+        r = new_refresher(config, clock=lambda: NOW)
+        assert r.refresh().ok
+        assert r.disk.wait_synced(10) and not _marked(config)
+    gen = r.disk.current_generation()
+    assert new_refresher(config, clock=lambda: NOW).store.current.generation == gen
+
+
+def test_an_unsynced_snapshot_of_this_boot_is_served_and_the_next_sync_clears_the_mark(
+        write_entry, config, monkeypatch):
+    fill(write_entry, 3)
+    with monkeypatch.context() as m:
+        m.setattr(persist.SnapshotStore, "_sync_later", lambda self: None)
+        r = new_refresher(config, clock=lambda: NOW)
+        assert r.refresh().ok          # its process stopped before it synced
+    gen = r.disk.current_generation()
+    assert _marked(config)
+    again = new_refresher(config, clock=lambda: NOW)
+    assert again.store.current.generation == gen and _marked(config)
+    assert again.disk.wait_synced(10) and not _marked(config)
+
+
+def test_a_sync_that_fails_leaves_the_mark(write_entry, config, monkeypatch, caplog):
+    fill(write_entry, 3)
+
+    def failing(folder):
+        raise OSError(5, "Input/output error")
+
+    monkeypatch.setattr(persist, "sync_folder", failing)
     r = new_refresher(config, clock=lambda: NOW)
     assert r.refresh().ok
-    gen = r.disk.current_generation()
-    assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
-    monkeypatch.undo()
-    again = new_refresher(config, clock=lambda: NOW)
-    assert again.store.current.generation == gen
-    assert not again.disk.blobs.verify
+    assert not r.disk.wait_synced(10) and _marked(config)
+    assert "cannot make the cache folder" in caplog.text and "Input/output error" in caplog.text
 
 
-def test_an_unsynced_snapshot_of_this_boot_is_served_and_synced_at_start(write_entry, config, monkeypatch):
-    fill(write_entry, 3)
-    monkeypatch.setattr(persist.SnapshotStore, "_sync_later", lambda self, gen: None)
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok          # its writer stopped before it synced
-    gen = r.disk.current_generation()
-    monkeypatch.undo()
-    assert not (r.disk.root / "snapshots" / f"{gen}.synced").exists()
-    again = new_refresher(config, clock=lambda: NOW)
-    assert again.store.current.generation == gen
-    assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
-
-
-def test_old_generations_take_their_sync_marks_with_them(write_entry, config):
-    r = new_refresher(config, clock=lambda: NOW)
-    for i in range(persist.KEEP_GENERATIONS + 2):
-        write_entry(f"e{i}.md", {"title": f"Entry {i}", "date": f"2025-07-{1 + i:02d}T09:30:00Z"}, "Body.\n")
-        assert r.refresh().ok
-        gen = r.disk.current_generation()
-        assert _wait_for(lambda: (r.disk.root / "snapshots" / f"{gen}.synced").exists())
-    snapshots = r.disk.root / "snapshots"
-    assert {p.stem for p in snapshots.glob("*.synced")} <= {p.stem for p in snapshots.glob("*.json")}
-    assert len(list(snapshots.glob("*.synced"))) <= persist.KEEP_GENERATIONS
-
-
-def test_a_service_stopping_waits_for_its_last_snapshot_to_be_synced(write_entry, config, monkeypatch):
+def test_a_service_stopping_waits_for_its_last_bodies_to_be_synced(write_entry, config, monkeypatch):
     from feedsvc.service import make_service
 
     fill(write_entry, 3)
-    real_sync = os.sync
-    monkeypatch.setattr(os, "sync", lambda: time.sleep(0.3) or real_sync())   # a slow disk
+    real_sync = persist.sync_folder
+    monkeypatch.setattr(persist, "sync_folder", lambda folder: time.sleep(0.3) or real_sync(folder))   # a slow disk
     service = make_service(config, clock=lambda: NOW)
-    assert service.refresh().ok
-    gen = service.refresher.disk.current_generation()
+    assert service.refresh().ok and _marked(config)
     service.shutdown()
-    assert (config.cache_path / "snapshots" / f"{gen}.synced").exists()
+    assert not _marked(config)
