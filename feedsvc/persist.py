@@ -12,6 +12,7 @@ Layout of the cache folder::
     current                the generation being served, switched with one atomic rename
     unsynced               present while blobs may not be on the disk yet (see below)
     refresh.lock           flock: one refresh at a time across processes
+    write.lock             flock: held by a refresh while it writes, and by the sync that clears ``unsynced``
     leader.lock            flock: the process that runs the scheduler
 
 Writers add blobs first and switch ``current`` last, so a reader that follows
@@ -387,6 +388,9 @@ class SnapshotStore:
         self._sync_wanted = False
         self._syncer: threading.Thread | None = None
         self.refresh_lock = FileLock(root / "refresh.lock")
+        # Held by a refresh while it may write bodies; a sync takes it to clear the
+        # ``unsynced`` mark (the refresh lock would show as a refresh running).
+        self.write_lock = FileLock(root / "write.lock")
         self.leader_lock = FileLock(root / "leader.lock")
 
     def ensure(self) -> bool:
@@ -537,7 +541,7 @@ class SnapshotStore:
             # The refresh that published may still hold the lock for a moment;
             # a refresh running longer marks and syncs on its own.
             deadline = time.monotonic() + SETTLE_WAIT_SECONDS
-            while not self.refresh_lock.acquire(blocking=False):
+            while not self.write_lock.acquire(blocking=False):
                 if time.monotonic() > deadline:
                     return False
                 time.sleep(0.05)
@@ -546,7 +550,7 @@ class SnapshotStore:
                 (self.root / UNSYNCED).unlink(missing_ok=True)
                 fsync_folder(self.root)
             finally:
-                self.refresh_lock.release()
+                self.write_lock.release()
             return True
         except OSError as e:   # a disk that failed to take a write: the mark stays, and vouches for nothing
             log.warning("cannot make the cache folder %s durable: %s", self.root, e)

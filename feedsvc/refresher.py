@@ -202,7 +202,7 @@ class Refresher:
                         if report is None:
                             if before_run is not None:
                                 before_run()
-                            report = self._run(full)
+                            report = self._run_writing(full)
                     finally:
                         self.disk.refresh_lock.release()
             else:
@@ -223,6 +223,19 @@ class Refresher:
                 except Exception:  # a listener must never break refreshing
                     log.exception("refresh listener failed")
         return report
+
+    def _run_writing(self, full: bool) -> RefreshReport:
+        """``_run`` holding the cache folder's write lock, which the sync that makes
+        unsynced bodies durable takes to clear the folder's mark (see ``persist``)."""
+        assert self.disk is not None
+        try:
+            self.disk.write_lock.acquire()
+        except OSError as e:   # the cache folder cannot be written at all
+            return self._failed(e, self.clock(), time.perf_counter(), time.time())
+        try:
+            return self._run(full)
+        finally:
+            self.disk.write_lock.release()
 
     @property
     def running(self) -> bool:
