@@ -10,23 +10,12 @@ Layout of the cache folder::
                            one article does not rewrite them)
     entries.sqlite         parsed entries, so a restart re-reads only changed files (entrystore.py)
     current                the generation being served, switched with one atomic rename
-    unsynced               present while blobs may not be on the disk yet (see below)
     refresh.lock           flock: one refresh at a time across processes
-    write.lock             flock: held by a refresh while it writes, and by the sync that clears ``unsynced``
     leader.lock            flock: the process that runs the scheduler
 
 Writers add blobs first and switch ``current`` last, so a reader that follows
 ``current`` always finds every blob of that manifest; an interrupted write
 leaves at most unreferenced blobs or a manifest nobody points at.
-
-A build's blobs are not synced one by one (a first build of a large site
-writes hundreds of megabytes, and every fsync waited for the disk). Before a
-build writes any, the file ``unsynced`` (synced) names this boot of the
-machine; after a snapshot is published, one sync of the file system makes
-everything durable and removes it. Until then only the machine going down can
-lose a blob, and that is what an ``unsynced`` naming another boot says: the
-first process to start after such a reboot drops every blob and snapshot
-(any of them may be empty or short), and everything is rendered again.
 """
 from __future__ import annotations
 
@@ -35,7 +24,6 @@ import fcntl
 import json
 import logging
 import os
-import shutil
 import threading
 import time
 from concurrent.futures import Future
@@ -55,16 +43,13 @@ from .errors import StaleEntry
 from .model import Entry
 from .pages import HTML_TYPE, article_page
 from .render import FeedSource, archive_path
-from .resources import LRU, Blobs, Resource, atomic_write, boot_id, fsync_folder, make_resource, sync_folder
+from .resources import LRU, Blobs, Resource, atomic_write, make_resource
 from .site import lazy_pages, parse_archive_path, render_archive
 
 log = logging.getLogger("feedsvc.persist")
 KEEP_GENERATIONS = 3
 # Rows of changed entries carried in manifests before the tables file is written anew.
 MAX_OVERLAY = 2000
-UNSYNCED = "unsynced"
-# How long a sync waits for the refresh that published to let go of the lock.
-SETTLE_WAIT_SECONDS = 10
 # 4: gzip blobs are written on first request, so a manifest may name one not yet on disk;
 # 5: the overlay holds whole rows, and entries that went.
 FORMAT = 5
@@ -384,13 +369,7 @@ class SnapshotStore:
         self._prepared: tuple[Any, Future[tuple[str, dict[str, Any]]]] | None = None
         for sub in ("blobs", "snapshots"):
             (root / sub).mkdir(parents=True, exist_ok=True)
-        self._sync_lock = threading.Lock()   # see ``_sync_later``
-        self._sync_wanted = False
-        self._syncer: threading.Thread | None = None
         self.refresh_lock = FileLock(root / "refresh.lock")
-        # Held by a refresh while it may write bodies; a sync takes it to clear the
-        # ``unsynced`` mark (the refresh lock would show as a refresh running).
-        self.write_lock = FileLock(root / "write.lock")
         self.leader_lock = FileLock(root / "leader.lock")
 
     def ensure(self) -> bool:
@@ -446,130 +425,6 @@ class SnapshotStore:
         if manifest.get("format") != FORMAT:
             return None
         return DiskSnapshot(gen, config, manifest, self.root, self.blobs)
-
-    # -- blobs written unsynced -------------------------------------------------------
-
-    def recover(self) -> bool:
-        """After the machine went down before a build's blobs reached the disk (the
-        ``unsynced`` mark names an earlier boot): drop every blob and snapshot,
-        which the next build writes again. Done by the first process to start;
-        True if this one did it."""
-        mark = self._unsynced_mark()
-        if mark is None or mark == boot_id():
-            return False
-        with self.refresh_lock.held():
-            mark = self._unsynced_mark()
-            if mark is None or mark == boot_id():
-                return False   # another process did it
-            log.warning("the machine went down before the last feeds rendered reached the disk: the cache "
-                        "folder's feeds and pages are dropped and rendered again")
-            (self.root / "current").unlink(missing_ok=True)
-            for sub in ("snapshots", "blobs"):
-                shutil.rmtree(self.root / sub, ignore_errors=True)
-                (self.root / sub).mkdir(parents=True, exist_ok=True)
-            fsync_folder(self.root)
-            (self.root / UNSYNCED).unlink()
-            fsync_folder(self.root)
-        return True
-
-    def _unsynced_mark(self) -> str | None:
-        try:
-            return (self.root / UNSYNCED).read_text(encoding="ascii", errors="replace").strip()
-        except FileNotFoundError:
-            return None
-        except OSError:
-            return ""   # unreadable: as if written by another boot
-
-    def begin_build(self) -> None:
-        """Before a build (holding the refresh lock) writes blobs: mark the folder
-        unsynced, so that its blobs need no fsync each; where a lost sync cannot
-        be told (no boot id) or the mark cannot be written, they are synced as before."""
-        boot = boot_id()
-        mark = self._unsynced_mark()
-        if boot is not None and mark != boot and mark is not None:
-            # Only ``recover`` may clear another boot's mark, which every process
-            # calls before it builds: seen here, something else wrote it.
-            log.warning("the cache folder %s is marked unsynced by another boot; feeds are synced as written",
-                        self.root)
-            self.blobs.sync_each = True
-            return
-        if boot is not None and mark is None:
-            try:
-                atomic_write(self.root / UNSYNCED, boot.encode())
-                fsync_folder(self.root)
-            except OSError as e:
-                log.warning("cannot mark the cache folder %s unsynced (%s); feeds are synced as written", self.root, e)
-                self.blobs.sync_each = True
-                return
-        self.blobs.sync_each = boot is None
-
-    def _sync_later(self) -> None:
-        """Make the blobs written so far durable and clear the mark, in the background.
-        One thread at a time: a sync covers everything written before it began."""
-        with self._sync_lock:
-            self._sync_wanted = True
-            if self._syncer is None:
-                syncer = threading.Thread(target=self._sync_pending, name="feedsvc-sync", daemon=True)
-                try:
-                    syncer.start()
-                except RuntimeError as e:   # no thread to be had: the mark stays, and the next write tries again
-                    log.warning("cannot sync the cache folder %s now: %s", self.root, e)
-                    return
-                self._syncer = syncer
-
-    def _sync_pending(self) -> None:
-        while True:
-            with self._sync_lock:
-                if not self._sync_wanted:
-                    self._syncer = None   # in the same hold as the check: no request is left behind
-                    return
-                self._sync_wanted = False
-            try:
-                self._settle()
-            except BaseException:
-                with self._sync_lock:
-                    self._syncer = None
-                raise
-
-    def _settle(self) -> bool:
-        """Sync the cache folder's file system and remove the ``unsynced`` mark, when
-        no build writes meanwhile. True if the mark is gone."""
-        if self._unsynced_mark() is None:
-            return True
-        try:
-            sync_folder(self.root)         # the bulk, while a build may run
-            # The refresh that published may still hold the lock for a moment;
-            # a refresh running longer marks and syncs on its own.
-            deadline = time.monotonic() + SETTLE_WAIT_SECONDS
-            while not self.write_lock.acquire(blocking=False):
-                if time.monotonic() > deadline:
-                    return False
-                time.sleep(0.05)
-            try:
-                sync_folder(self.root)     # what came since: little
-                (self.root / UNSYNCED).unlink(missing_ok=True)
-                fsync_folder(self.root)
-            finally:
-                self.write_lock.release()
-            return True
-        except OSError as e:   # a disk that failed to take a write: the mark stays, and vouches for nothing
-            log.warning("cannot make the cache folder %s durable: %s", self.root, e)
-            return False
-
-    def wait_synced(self, timeout: float) -> bool:
-        """Sync what was written unsynced (waiting up to ``timeout`` seconds): True
-        if the cache folder is then durable, its mark gone."""
-        if self._unsynced_mark() is None:
-            return True
-        self._sync_later()
-        deadline = time.monotonic() + timeout
-        while True:
-            with self._sync_lock:
-                syncer = self._syncer
-            if syncer is None or time.monotonic() >= deadline:
-                break
-            syncer.join(max(0.0, deadline - time.monotonic()))
-        return self._unsynced_mark() is None
 
     def _tables(self, cat: Any, replaced: Any) -> dict[str, Any]:
         """The per-entry tables of ``cat``: patched from the last ones written when
@@ -666,8 +521,6 @@ class SnapshotStore:
         manifest["overlay"] = self._overlay
         atomic_write(self.root / "snapshots" / f"{gen}.json", orjson.dumps(manifest))
         atomic_write(self.root / "current", gen.encode())
-        if not self.blobs.sync_each:
-            self._sync_later()
         self._collect_garbage()
         return gen
 

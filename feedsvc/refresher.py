@@ -202,7 +202,7 @@ class Refresher:
                         if report is None:
                             if before_run is not None:
                                 before_run()
-                            report = self._run_writing(full)
+                            report = self._run(full)
                     finally:
                         self.disk.refresh_lock.release()
             else:
@@ -223,19 +223,6 @@ class Refresher:
                 except Exception:  # a listener must never break refreshing
                     log.exception("refresh listener failed")
         return report
-
-    def _run_writing(self, full: bool) -> RefreshReport:
-        """``_run`` holding the cache folder's write lock, which the sync that makes
-        unsynced bodies durable takes to clear the folder's mark (see ``persist``)."""
-        assert self.disk is not None
-        try:
-            self.disk.write_lock.acquire()
-        except OSError as e:   # the cache folder cannot be written at all
-            return self._failed(e, self.clock(), time.perf_counter(), time.time())
-        try:
-            return self._run(full)
-        finally:
-            self.disk.write_lock.release()
 
     @property
     def running(self) -> bool:
@@ -316,8 +303,6 @@ class Refresher:
                 catalog = previous.catalog
             else:
                 blobs = self.disk.blobs if self.disk is not None else None
-                if self.disk is not None:
-                    self.disk.begin_build()
                 patched = None
                 if loaded.replaced is not None and own:
                     # Only these entries came, went or changed: patch them into
@@ -477,7 +462,6 @@ def new_refresher(config: Config, clock: Clock = utcnow) -> Refresher:
     disk = SnapshotStore(config.cache_path, config.cache_memory_mb * 2**20) if config.cache_path is not None else None
     start: AnySnapshot = empty_snapshot(config)
     if disk is not None:
-        disk.recover()
         loaded = disk.load(config)
         if loaded is not None:
             start = loaded

@@ -75,7 +75,6 @@ class Share:
     labels: Mapping[str, str]
     base_url: str
     jobs: tuple[Job, ...]
-    sync_each: bool = True        # the cache folder's ``Blobs.sync_each``
 
 
 def pieces(jobs: Sequence[Job]) -> list[list[Job]] | None:
@@ -123,7 +122,7 @@ _finishing: ThreadPoolExecutor | None = None
 
 def _render_share(share: Share) -> list[Resource]:
     global _finishing
-    blobs = Blobs(share.cache_root, 0, share.sync_each)
+    blobs = Blobs(share.cache_root, 0)
     cats_of = categories_of(share.slug_of, share.labels, share.base_url)
     # Hashing a body and writing it to the cache folder release the GIL: they
     # run beside the next body's rendering, as in the caller (done in turn,

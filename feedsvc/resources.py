@@ -9,8 +9,6 @@ worker for bytes most of which nobody asks for between two refreshes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import hashlib
 import logging
 import os
@@ -27,66 +25,19 @@ from zlib_ng import gzip_ng
 log = logging.getLogger("feedsvc.cache")
 
 
-def atomic_write(path: Path, data: bytes, sync: bool = True) -> None:
-    """Write ``data`` so that ``path`` holds either its old content or all of the new.
-
-    ``sync=False`` leaves the bytes to the kernel's own writeback: another
-    process reads them at once, but a power cut can lose them (see ``boot_id``)."""
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` so that ``path`` holds either its old content or all of the new."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-            if sync:
-                fh.flush()
-                os.fsync(fh.fileno())
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-
-
-@functools.cache
-def boot_id() -> str | None:
-    """This boot of the machine (Linux), or None where it cannot be told.
-
-    A build writes its bodies without waiting for the disk and makes them
-    durable afterwards, in one sync (see ``persist``): a first build of a large
-    site writes hundreds of megabytes, and waiting on every body's fsync cost
-    its render a twentieth of its time. Until that sync, the bodies are safe
-    from anything but the machine going down, which a boot id tells."""
-    try:
-        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as fh:
-            return fh.read().strip() or None
-    except OSError:
-        return None
-
-
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def sync_folder(folder: Path) -> None:
-    """Make everything written to ``folder``'s file system durable (OSError if the
-    disk failed to take it). syncfs(2) syncs only that file system and, unlike
-    sync(2), reports a failed write; where it is missing, every file system is synced."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        if getattr(_libc, "syncfs", None) is None:
-            os.sync()
-        elif _libc.syncfs(fd) != 0:
-            err = ctypes.get_errno()
-            raise OSError(err, os.strerror(err), str(folder))
-    finally:
-        os.close(fd)
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make the names in ``folder`` durable (a file renamed into it, one removed)."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 K = TypeVar("K", bound=Hashable)
@@ -138,21 +89,18 @@ class LRU(Generic[K, V]):
 class Blobs:
     """Content-addressed body files (``blobs/ab/<tag>``) and a bounded cache of their bytes."""
 
-    def __init__(self, root: Path, memory_bytes: int, sync_each: bool = True) -> None:
+    def __init__(self, root: Path, memory_bytes: int) -> None:
         self.root = root
         self.cache: LRU[str, bytes] = LRU(memory_bytes, len)
-        # Whether a build's bodies are synced one by one as they are written;
-        # False while the cache folder is marked unsynced (``persist.SnapshotStore.begin_build``).
-        self.sync_each = sync_each
 
     def path(self, tag: str) -> Path:
         return self.root / "blobs" / tag[:2] / tag
 
-    def put(self, tag: str, data: bytes, sync: bool = True) -> None:
+    def put(self, tag: str, data: bytes) -> None:
         p = self.path(tag)
         if not p.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(p, data, sync)
+            atomic_write(p, data)
 
     def has(self, tag: str) -> bool:
         return self.path(tag).exists()
@@ -236,7 +184,7 @@ def make_resource(body: bytes, content_type: str, kind: str, last_modified: date
     tag = digest(body)
     gz_tag = f"{tag}-gz"
     if blobs is not None:
-        blobs.put(tag, body, sync=blobs.sync_each)
+        blobs.put(tag, body)
         return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), blobs=blobs)
     z = compress(body)
     return Resource(content_type, tag, gz_tag, last_modified, kind, fingerprint, len(body), len(z), body, z)

@@ -294,11 +294,7 @@ class Service:
             self.notifier.close()
         # Within the server's grace period (10 s): a save cut short is rolled
         # back, and the next start only parses more files.
-        deadline = time.monotonic() + SAVE_GRACE_SECONDS
         self.refresher.wait_saved(SAVE_GRACE_SECONDS)
-        if self.refresher.disk is not None:
-            # A snapshot synced before the process ends is served at once after a reboot.
-            self.refresher.disk.wait_synced(max(0.0, deadline - time.monotonic()))
         # The leader lock is not released here: the kernel frees it when the
         # process ends, and releasing it early would elect another worker of a
         # server that is stopping as a whole.

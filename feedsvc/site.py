@@ -297,7 +297,7 @@ def build_site(catalog: Catalog, config: Config, previous: "Snapshot | DiskSnaps
             assert blobs is not None
             shared = helper.Pieces(cut)
             place = {j.path: out[j.path] for j in jobs}
-            share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, (), blobs.sync_each)
+            share = Share(blobs.root, catalog.slug_of, labels, config.site.base_url, ())
             fillers = [threading.Thread(target=_fill_from_helper, args=(shared, share, blobs, place, started),
                                         name="feedsvc-render-helper", daemon=True)
                        for _ in range(render_helpers())]

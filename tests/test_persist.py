@@ -1,19 +1,15 @@
-"""The snapshot on disk: the entry tables a first build writes while it renders, and what a power cut can cost."""
+"""The snapshot on disk: the entry tables a first build writes while it renders."""
 from __future__ import annotations
 
-import os
 import shutil
 import time
 
-import feedparser
 import orjson
 import pytest
 
-from feedsvc import persist, resources
 from feedsvc import refresher as refresher_module
 from feedsvc.catalog import build_catalog
 from feedsvc.refresher import new_refresher
-from feedsvc.resources import digest
 
 from .conftest import NOW
 
@@ -104,7 +100,6 @@ def test_a_refresh_that_cannot_write_the_cache_folder_is_a_failed_report_and_the
     r = new_refresher(config, clock=lambda: NOW)
     assert r.refresh().ok
     served = r.store.current
-    assert r.disk.wait_synced(10)
     shutil.rmtree(config.cache_path)
     config.cache_path.write_text("a file where the folder should be")
     report = r.refresh()
@@ -120,7 +115,6 @@ def test_after_the_cache_folder_is_removed_a_refresh_writes_everything_again(wri
     first = r.refresh()
     tags = {f.path: f.etag for f in first.feeds}
     r.wait_saved()
-    assert r.disk.wait_synced(10)
     shutil.rmtree(config.cache_path)
     again = r.refresh()                       # nothing changed in the entries folder
     assert again.ok and again.rendered >= len(tags)
@@ -228,179 +222,3 @@ def test_a_follower_never_renders_or_keeps_a_page_from_a_file_changed_since_its_
     path.write_bytes(saved)                      # as published again: its page, never the other's
     page = snap.get("/articles/e0/")
     assert page is not None and b"Unpublished" not in page.body
-
-
-# -- durability: a build's bodies are synced once, after it is published ---------------
-
-def _blob_files(config):
-    return [p for p in (config.cache_path / "blobs").glob("*/*") if not p.name.startswith(".")]
-
-
-def _wait_for(pred, seconds=10.0):
-    deadline = time.monotonic() + seconds
-    while not pred():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
-def _marked(config):
-    return (config.cache_path / persist.UNSYNCED).exists()
-
-
-def test_a_build_marks_the_folder_writes_its_bodies_unsynced_then_syncs_once_and_clears_the_mark(
-        write_entry, config, monkeypatch):
-    fill(write_entry, 3)
-    writes, syncs = [], []
-    real_write, real_sync = resources.atomic_write, persist.sync_folder
-    monkeypatch.setattr(resources, "atomic_write", lambda p, data, sync=True: writes.append((p, sync))
-                        or real_write(p, data, sync))
-    monkeypatch.setattr(persist, "atomic_write", lambda p, data, sync=True: writes.append((p, sync))
-                        or real_write(p, data, sync))
-    monkeypatch.setattr(persist, "sync_folder", lambda folder: syncs.append(folder) or real_sync(folder))
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok
-    assert _wait_for(lambda: not _marked(config))
-    blobs = [i for i, (p, sync) in enumerate(writes) if "blobs" in p.parts]
-    assert len(blobs) == len(_blob_files(config)) >= 3 and not any(writes[i][1] for i in blobs)
-    mark = [i for i, (p, sync) in enumerate(writes) if p.name == persist.UNSYNCED]
-    assert mark and writes[mark[0]][1] and mark[0] < blobs[0]   # marked, synced, before any body
-    ours = [f for f in syncs if f == config.cache_path]        # (earlier tests' folders may still be syncing)
-    assert 1 <= len(ours) <= 2                                  # once, and once more for what came meanwhile
-
-
-def test_without_a_boot_id_every_body_is_synced_as_written(write_entry, config, monkeypatch):
-    fill(write_entry, 3)
-    monkeypatch.setattr(persist, "boot_id", lambda: None)
-    writes = []
-    real_write = resources.atomic_write
-    monkeypatch.setattr(resources, "atomic_write", lambda p, data, sync=True: writes.append(sync)
-                        or real_write(p, data, sync))
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok
-    assert writes and all(writes) and not _marked(config)
-
-
-def _crash(config, monkeypatch, publish=True):
-    """A build under an earlier boot whose machine went down before its sync (and,
-    unless ``publish``, before its snapshot was switched to)."""
-    with monkeypatch.context() as m:
-        m.setattr(persist, "boot_id", lambda: "an-earlier-boot")
-        m.setattr(persist.SnapshotStore, "_sync_later", lambda self: None)
-        if not publish:
-            real = persist.atomic_write
-            m.setattr(persist, "atomic_write", lambda p, data, sync=True: real(p, data, sync)
-                      if p.name != "current" else (_ for _ in ()).throw(OSError("power cut")))
-        r = new_refresher(config, clock=lambda: NOW)
-        assert r.refresh().ok is publish
-    assert (config.cache_path / persist.UNSYNCED).read_text() == "an-earlier-boot"
-    return r
-
-
-def _assert_intact(r, config, titles):
-    parsed = feedparser.parse(r.store.current.get("/feed.atom").body)
-    assert sorted(e.title for e in parsed.entries) == titles
-    for p in _blob_files(config):
-        if not p.name.endswith("-gz"):
-            assert digest(p.read_bytes()) == p.name
-
-
-def test_after_the_machine_went_down_before_a_sync_every_body_is_dropped_and_rendered_again(
-        write_entry, config, monkeypatch, caplog):
-    fill(write_entry, 3)
-    _crash(config, monkeypatch)
-    for p in _blob_files(config):
-        p.write_bytes(b"")                    # what a power cut leaves of a file never synced
-    caplog.clear()
-    r = new_refresher(config, clock=lambda: NOW)
-    assert "the machine went down before the last feeds rendered reached the disk" in caplog.text
-    assert r.store.current.resources == {} and not _blob_files(config) and not _marked(config)
-    assert r.refresh().ok
-    _assert_intact(r, config, ["Entry 0", "Entry 1", "Entry 2"])
-
-
-def test_bodies_of_a_build_cut_short_before_it_was_served_are_not_used_after_the_reboot(
-        write_entry, config, monkeypatch):
-    fill(write_entry, 3)
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok and r.disk.wait_synced(10)          # a published, durable snapshot
-    before = {p.name for p in _blob_files(config)}
-    write_entry("e3.md", {"title": "Entry 3", "date": "2025-07-09T09:30:00Z"}, "Body.\n")
-    _crash(config, monkeypatch, publish=False)               # its bodies written, never served
-    cut = [p for p in _blob_files(config) if p.name not in before]
-    assert cut
-    for p in cut:
-        p.write_bytes(b"")
-    again = new_refresher(config, clock=lambda: NOW)           # the same build again reuses no empty file
-    assert again.refresh().ok
-    _assert_intact(again, config, ["Entry 0", "Entry 1", "Entry 2", "Entry 3"])
-
-
-def test_a_synced_snapshot_of_an_earlier_boot_is_served_at_once(write_entry, config, monkeypatch):
-    fill(write_entry, 3)
-    with monkeypatch.context() as m:
-        m.setattr(persist, "boot_id", lambda: "an-earlier-boot")
-        r = new_refresher(config, clock=lambda: NOW)
-        assert r.refresh().ok
-        assert r.disk.wait_synced(10) and not _marked(config)
-    gen = r.disk.current_generation()
-    assert new_refresher(config, clock=lambda: NOW).store.current.generation == gen
-
-
-def test_an_unsynced_snapshot_of_this_boot_is_served_and_the_next_sync_clears_the_mark(
-        write_entry, config, monkeypatch):
-    fill(write_entry, 3)
-    with monkeypatch.context() as m:
-        m.setattr(persist.SnapshotStore, "_sync_later", lambda self: None)
-        r = new_refresher(config, clock=lambda: NOW)
-        assert r.refresh().ok          # its process stopped before it synced
-    gen = r.disk.current_generation()
-    assert _marked(config)
-    again = new_refresher(config, clock=lambda: NOW)
-    assert again.store.current.generation == gen and _marked(config)
-    assert again.disk.wait_synced(10) and not _marked(config)
-
-
-def test_a_sync_that_fails_leaves_the_mark(write_entry, config, monkeypatch, caplog):
-    fill(write_entry, 3)
-
-    def failing(folder):
-        raise OSError(5, "Input/output error")
-
-    monkeypatch.setattr(persist, "sync_folder", failing)
-    r = new_refresher(config, clock=lambda: NOW)
-    assert r.refresh().ok
-    assert not r.disk.wait_synced(10) and _marked(config)
-    assert "cannot make the cache folder" in caplog.text and "Input/output error" in caplog.text
-
-
-def test_a_service_stopping_waits_for_its_last_bodies_to_be_synced(write_entry, config, monkeypatch):
-    from feedsvc.service import make_service
-
-    fill(write_entry, 3)
-    real_sync = persist.sync_folder
-    monkeypatch.setattr(persist, "sync_folder", lambda folder: time.sleep(0.3) or real_sync(folder))   # a slow disk
-    service = make_service(config, clock=lambda: NOW)
-    assert service.refresh().ok and _marked(config)
-    service.shutdown()
-    assert not _marked(config)
-
-
-def test_the_mark_stays_while_a_refresh_elsewhere_may_be_writing(write_entry, config, monkeypatch):
-    import fcntl
-
-    fill(write_entry, 3)
-    monkeypatch.setattr(persist, "SETTLE_WAIT_SECONDS", 0.2)
-    with monkeypatch.context() as m:
-        m.setattr(persist.SnapshotStore, "_sync_later", lambda self: None)
-        r = new_refresher(config, clock=lambda: NOW)
-        assert r.refresh().ok
-    fd = os.open(r.disk.write_lock.path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)           # another process's refresh, writing bodies
-        assert not r.disk.wait_synced(10) and _marked(config)
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-    assert r.disk.wait_synced(10) and not _marked(config)

@@ -201,15 +201,3 @@ def test_a_new_rendering_version_renders_again_what_an_older_one_left(write_entr
     upgraded = new_refresher(config, clock=lambda: NOW)
     report = upgraded.refresh()
     assert report.rendered == len(upgraded.store.current.resources)
-
-
-def test_helpers_write_bodies_as_the_cache_folder_says(write_entry, config, shares, monkeypatch):
-    from feedsvc import persist
-
-    fill(write_entry, 20)
-    built(config)
-    assert shares and not any(s.sync_each for s in shares)     # marked unsynced: synced once, later
-    asked = len(shares)
-    monkeypatch.setattr(persist, "boot_id", lambda: None)
-    built(dataclasses.replace(config, cache_path=config.cache_path.parent / "other-cache"))
-    assert len(shares) > asked and all(s.sync_each for s in shares[asked:])
