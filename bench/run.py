@@ -20,7 +20,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from . import feedsvc_bench as fs
 from . import peers
@@ -119,55 +119,28 @@ class HugoResult:
     converted: object = None
 
 
-class HugoBuilds:
-    """Hugo's builds of one corpus, each run right after one of feedsvc's cold starts:
-    this machine's speed drifts by a tenth or more within minutes, and builds run
-    as a block of their own compared a slow moment of one tool with a fast one of
-    the other."""
-
-    def __init__(self, run: Run, name: str, entries: Path) -> None:
-        self.run, self.name = run, name
-        self.res = HugoResult(state=run.peer_state("hugo"))
-        self.builds: list[peers.Build] = []
-        self.site: Path | None = None
-        self.error: Exception | None = None
-        if not self.res.state:
-            self.site, self.res.converted = peers.hugo_site(name, entries)
-            warm_page_cache(self.site / "content")
-
-    def one(self) -> None:
-        """One more build. A failure is kept for ``finish`` to raise in Hugo's figure:
-        feedsvc's figures, between which this runs, still go on."""
-        if self.site is None or self.error is not None:
-            return
-        self.run.quiet(f"{self.name} hugo build")
-        say(f"{self.name}: hugo build {len(self.builds) + 1} of {self.run.repeats(self.name)}")
-        try:
-            self.builds.append(peers.hugo_build(self.site,
-                                                self.run.log(f"hugo-build-{self.name}-{len(self.builds) + 1}.log")))
-        except Exception as e:  # noqa: BLE001 - raised again by finish
-            self.error = e
-
-    def finish(self, edit_file: str | None) -> HugoResult:
-        """The median build (those not yet run run now), and `hugo server` with one entry edited."""
-        res, run, name = self.res, self.run, self.name
-        if self.site is None:
-            return res
-        while len(self.builds) < run.repeats(name) and self.error is None:
-            self.one()
-        if self.error is not None:
-            raise self.error
-        res.build = peers.median_build(self.builds)
-        if not res.build.ok:
-            res.state = f"failed (see {res.build.log})"
-        if run.args.quick:
-            res.edit_state = "skipped (--quick)"
-        elif edit_file:
-            run.quiet(f"{name} hugo server")
-            say(f"{name}: hugo server, one entry edited")
-            res.edit = peers.hugo_server_edit(self.site, edit_file, run.log(f"hugo-server-{name}.log"))
-            res.edit_state = "" if res.edit and res.edit.total_in is not None else "failed"
+def run_hugo(run: Run, name: str, entries: Path, edit_file: str | None) -> HugoResult:
+    res = HugoResult(state=run.peer_state("hugo"))
+    if res.state:
         return res
+    site, res.converted = peers.hugo_site(name, entries)
+    warm_page_cache(site / "content")
+    say(f"{name}: hugo build x {run.repeats(name)}")
+    builds = []
+    for i in range(run.repeats(name)):
+        run.quiet(f"{name} hugo build")
+        builds.append(peers.hugo_build(site, run.log(f"hugo-build-{name}-{i + 1}.log")))
+    res.build = peers.median_build(builds)
+    if not res.build.ok:
+        res.state = f"failed (see {res.build.log})"
+    if run.args.quick:
+        res.edit_state = "skipped (--quick)"
+    elif edit_file:
+        run.quiet(f"{name} hugo server")
+        say(f"{name}: hugo server, one entry edited")
+        res.edit = peers.hugo_server_edit(site, edit_file, run.log(f"hugo-server-{name}.log"))
+        res.edit_state = "" if res.edit and res.edit.total_in is not None else "failed"
+    return res
 
 
 def run_pelican(run: Run, name: str, entries: Path) -> tuple[str, peers.Build | None]:
@@ -216,14 +189,10 @@ def cold_start_only(run: Run, name: str, cfg: Path, cache: Path, i: int) -> floa
         srv.stop()
 
 
-def run_feedsvc(run: Run, name: str, entries: Path, cfg: Path, cache: Path,
-                between: Callable[[], None] = lambda: None) -> FeedsvcResult:
-    """Every feedsvc figure of one corpus; ``between`` runs after each extra cold start."""
+def run_feedsvc(run: Run, name: str, entries: Path, cfg: Path, cache: Path) -> FeedsvcResult:
     res = FeedsvcResult()
     say(f"{name}: feedsvc cold start x {run.repeats(name)}")
-    for i in range(run.repeats(name) - 1):
-        res.colds.append(cold_start_only(run, name, cfg, cache, i + 2))
-        between()
+    res.colds = [cold_start_only(run, name, cfg, cache, i + 2) for i in range(run.repeats(name) - 1)]
     shutil.rmtree(cache, ignore_errors=True)
     run.quiet(f"{name} feedsvc cold start")
     say(f"{name}: feedsvc cold start")
@@ -508,17 +477,13 @@ def run_size(run: Run, name: str) -> None:
     shutil.rmtree(cache, ignore_errors=True)
     cfg = fs.write_config(CORPORA / f"config-{name}.toml", entries, cache)
 
-    hugo = HugoResult()
-    builds: HugoBuilds | None = None
-    with run.figure(f"{name}: Hugo"):
-        builds = HugoBuilds(run, name, entries)
     res = FeedsvcResult()
     with run.figure(f"{name}: feedsvc"):
-        res = run_feedsvc(run, name, entries, cfg, cache, between=builds.one if builds else lambda: None)
+        res = run_feedsvc(run, name, entries, cfg, cache)
     inc = res.inc
+    hugo = HugoResult()
     with run.figure(f"{name}: Hugo"):
-        if builds is not None:
-            hugo = builds.finish(inc.edited.path.name if inc else None)
+        hugo = run_hugo(run, name, entries, inc.edited.path.name if inc else None)
     pelican: tuple[str, peers.Build | None] = ("not measured", None)
     with run.figure(f"{name}: Pelican"):
         pelican = run_pelican(run, name, entries)
