@@ -4,6 +4,7 @@ from __future__ import annotations
 import dataclasses
 import signal
 import sys
+import threading
 import time
 
 import feedparser
@@ -29,18 +30,30 @@ def fill(write_entry, n):
 @pytest.fixture
 def shares(monkeypatch):
     """Every build shares its feeds with a helper, one feed per piece, and this process
-    is slow, so the helper gets some; the shares it was asked for are recorded."""
+    waits for the helper's first answer before it renders anything, so the helper gets
+    all but the first piece however slowly it starts (a fixed delay here lost that
+    race on a loaded machine); the shares it was asked for are recorded."""
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 1)
     monkeypatch.setattr(renderjob, "PIECE_FEEDS", 1)
     monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
+    answered = threading.Event()
+    deadline = time.monotonic() + 60   # a helper that never answers must not hang the suite
+
+    def slow_body(job, cats_of):
+        answered.wait(max(0.0, deadline - time.monotonic()))
+        return body_of(job, cats_of)
+
     body_of = site.body_of
-    monkeypatch.setattr(site, "body_of", lambda job, cats_of: time.sleep(0.02) or body_of(job, cats_of))
+    monkeypatch.setattr(site, "body_of", slow_body)
     handed: list[renderjob.Share] = []
     real = site.render_in
 
     def spy(session, share):
         handed.append(share)
-        return real(session, share)
+        try:
+            return real(session, share)
+        finally:
+            answered.set()
 
     monkeypatch.setattr(site, "render_in", spy)
     return handed
@@ -168,8 +181,12 @@ def test_one_helper_starts_during_a_large_first_walk_parses_the_entries_then_ren
     from feedsvc import entries, parsejob
     monkeypatch.setattr(parsejob, "PARALLEL_FROM", 4)
     monkeypatch.setattr(parsejob, "PIECE", 2)
+    # This process parses nothing until the helper has parsed a piece, however slowly it starts.
+    parsed_there = threading.Event()
+    deadline = time.monotonic() + 60
     here = parsejob._parse_here
-    monkeypatch.setattr(parsejob, "_parse_here", lambda jobs, site_: time.sleep(0.1) or here(jobs, site_))
+    monkeypatch.setattr(parsejob, "_parse_here", lambda jobs, site_: (
+        parsed_there.wait(max(0.0, deadline - time.monotonic())), here(jobs, site_))[1])
     walking = []
     scan = entries.scan_entry_files
     monkeypatch.setattr(entries, "scan_entry_files",
@@ -180,9 +197,16 @@ def test_one_helper_starts_during_a_large_first_walk_parses_the_entries_then_ren
                         lambda self: (real_init(self), spawned.append((self.proc.pid, bool(walking))))[0])
     used = []
     real_ask = site.helper.Session.ask
-    monkeypatch.setattr(site.helper.Session, "ask",
-                        lambda self, work, payload: used.append((work.__name__, self.proc.pid))
-                        or real_ask(self, work, payload))
+
+    def ask(self, work, payload):
+        used.append((work.__name__, self.proc.pid))
+        try:
+            return real_ask(self, work, payload)
+        finally:
+            if work.__name__ == "_parse_share":
+                parsed_there.set()
+
+    monkeypatch.setattr(site.helper.Session, "ask", ask)
     fill(write_entry, 20)
     report, _ = built(config)
     assert report.files == 20 and len(spawned) == 1
