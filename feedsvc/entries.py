@@ -106,6 +106,13 @@ def read_entry_bytes(full: str) -> bytes:
     """An entry file's bytes, if it is a regular file of an entry's size (OSError
     if not). Opened without waiting, so a FIFO swapped in after the walk cannot
     hang the refresh either."""
+    return read_entry_file(full)[0]
+
+
+def read_entry_file(full: str) -> tuple[bytes, "Stamp"]:
+    """``read_entry_bytes``, and the file's stamp as it was opened: the stamp of
+    these bytes or of older ones, never of newer ones (a write after the stat
+    shows as a change to the next walk)."""
     fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     try:
         checked = checked_stat(os.fstat(fd))
@@ -122,7 +129,8 @@ def read_entry_bytes(full: str) -> bytes:
                 raise OSError(errno.EFBIG, f"more than {MAX_ENTRY_BYTES // 2**20} MiB: too large for an entry file")
     finally:
         os.close(fd)
-    return parts[0] if len(parts) == 1 else b"".join(parts)
+    return (parts[0] if len(parts) == 1 else b"".join(parts)), \
+        (checked.st_mtime_ns, checked.st_size, checked.st_ino)
 
 
 def check_current(entry: Entry) -> None:
@@ -479,6 +487,10 @@ def image_type(url: str) -> str:
 # -- the folder ----------------------------------------------------------------
 
 Stamp = tuple[int, int, int]  # (mtime_ns, size, inode): cheap "has this file changed?"
+# A file the walk found: (relative path, full path, its stat or why it cannot be
+# read). None: not looked at, as in the first walk of a load, where each file's
+# read gives its stamp (a stat per file cost that walk most of its time).
+Scanned = tuple[str, str, "os.stat_result | OSError | None"]
 
 
 @dataclass
@@ -488,12 +500,15 @@ class EntryCache:
     site: SiteConfig
     parsed: dict[str, tuple[Stamp, Parsed]] = field(default_factory=dict)
     last: "LoadResult | None" = None    # what the last load gave, reused while no file changes
-    scan: list[tuple[str, str, os.stat_result | OSError]] | None = None   # the last walk, kept up to date
+    scan: list[Scanned] | None = None   # the last walk, kept up to date
     # Who holds each slug and id in ``last`` (path), and whether a file lost
     # one to another: what patching a change into ``last`` must respect.
     slugs: dict[str, str] = field(default_factory=dict)
     ids: dict[str, str] = field(default_factory=dict)
     collided: bool = False
+    # Files the last full load could not read: no change is needed for them to
+    # be looked at again (a file made readable may show no change to a watch).
+    unread: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -531,26 +546,28 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
 Progress = tuple[int, Callable[[int], object]]
 
 
-def scan_entry_files(root: Path, progress: Progress | None = None) -> list[tuple[str, str, os.stat_result | OSError]]:
+def scan_entry_files(root: Path, progress: Progress | None = None, stat: bool = True) -> list[Scanned]:
     """Like ``iter_entry_files``, with each file's stat (or the error) from the same walk.
 
     os.scandir gives the names and file types in one system call per folder;
     pathlib objects per file cost more than the stat itself on a large tree.
     ``progress``: (n, f) calls f(files found so far) after every n files.
+    ``stat``: False leaves each file's stat None (a name that is not UTF-8
+    still has its error), for a caller that reads every file anyway.
     """
-    found: list[tuple[str, str, os.stat_result | OSError]] = []
+    found: list[Scanned] = []
     try:
         st = os.stat(root)
         seen = {(st.st_dev, st.st_ino)}
     except OSError:
         seen = set()
-    _walk(str(root), "", os.path.realpath(root), found, progress, seen)
+    _walk(str(root), "", os.path.realpath(root), found, progress, seen, stat)
     found.sort(key=lambda t: t[0])
     return found
 
 
-def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, os.stat_result | OSError]],
-          progress: Progress | None, seen: set[tuple[int, int]]) -> None:
+def _walk(folder: str, prefix: str, real_root: str, found: list[Scanned],
+          progress: Progress | None, seen: set[tuple[int, int]], with_stat: bool) -> None:
     # A module function rather than a closure: a nested function that calls
     # itself is a reference cycle, and everything it holds (here every file's
     # stat, 100k of them on a large site) waited for the cyclic collector.
@@ -581,15 +598,17 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[tuple[str, str, 
                 if (st.st_dev, st.st_ino) in seen:   # a bind mount of a folder above it
                     continue
                 seen.add((st.st_dev, st.st_ino))
-                _walk(d.path, f"{prefix}{name}/", real_root, found, progress, seen)
+                _walk(d.path, f"{prefix}{name}/", real_root, found, progress, seen, with_stat)
             elif name.endswith(".md"):
                 if d.is_symlink() and not _inside(d.path, real_root):
                     continue
                 rel = prefix + name
-                try:
-                    st: os.stat_result | OSError = checked_stat(d.stat())
-                except OSError as e:
-                    st = e
+                st: os.stat_result | OSError | None = None
+                if with_stat:
+                    try:
+                        st = checked_stat(d.stat())
+                    except OSError as e:
+                        st = e
                 if not _utf8(rel):
                     rel, st = _shown(rel), OSError(errno.EILSEQ, NOT_UTF8_NAME)
                 found.append((rel, d.path, st))
@@ -620,8 +639,7 @@ def _inside(path: str, real_root: str) -> bool:
     return target == real_root or target.startswith(real_root + os.sep)
 
 
-def rescan(root: Path, previous: list[tuple[str, str, os.stat_result | OSError]], changed: set[str]
-           ) -> list[tuple[str, str, os.stat_result | OSError]]:
+def rescan(root: Path, previous: list[Scanned], changed: set[str]) -> list[Scanned]:
     """``previous`` (a walk of ``root``, in path order) with the files at the ``changed``
     relative paths looked at again; each is found by bisection, so the cost is that of
     the changes, not of the folder."""
@@ -636,8 +654,8 @@ def rescan(root: Path, previous: list[tuple[str, str, os.stat_result | OSError]]
         full = os.path.join(str(root), *parts)
         try:
             st: os.stat_result | OSError | None = os.stat(full)
-        except FileNotFoundError:
-            st = None
+        except FileNotFoundError as e:
+            st = e if os.path.islink(full) else None   # a link to nothing: a walk lists it, unreadable
         except OSError as e:
             st = e
         if isinstance(st, os.stat_result) and stat.S_ISDIR(st.st_mode):
@@ -686,6 +704,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         cache.parsed.clear()
         cache.last = None
         cache.scan = None
+        cache.unread = frozenset()
     problems: list[Problem] = []
     entries: list[Entry] = []
     reparsed = 0
@@ -701,8 +720,10 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     usable: list[tuple[str, Entry]] = []
     collided = False
     if changed is not None and cache.scan is not None:
+        # Only the named files can differ from what the cache holds, and those
+        # it holds nothing for, which are read again.
+        changed = changed | cache.unread
         scanned = rescan(root, cache.scan, changed)
-        # Only the named files can differ from what the cache holds.
         candidates = []
         for rel in sorted(changed):
             i = bisect.bisect_left(scanned, rel, key=lambda t: t[0])
@@ -711,9 +732,12 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     else:
         # A first walk: if the folder is large, the helpers that will parse it
         # start while the walk goes on (within a refresh; see helper.kept_warm).
+        # Every file is parsed then, and its read gives its stamp: the walk
+        # stats none.
         from . import parsejob
-        ahead = None if cache.parsed else (parsejob.PARALLEL_FROM, parsejob.prestart)
-        scanned = candidates = scan_entry_files(root, ahead)
+        first = not cache.parsed
+        ahead = (parsejob.PARALLEL_FROM, parsejob.prestart) if first else None
+        scanned = candidates = scan_entry_files(root, ahead, stat=not first)
     cache.scan = scanned
     # Files that are new or changed since the cache saw them: parsed in one
     # batch, so that a large first load can use every core.
@@ -724,30 +748,34 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             unreadable = True
             continue
         hit = cache.parsed.get(rel)
-        if hit is None or hit[0] != (st.st_mtime_ns, st.st_size, st.st_ino):
+        if hit is None or st is None or hit[0] != (st.st_mtime_ns, st.st_size, st.st_ino):
             todo.append((rel, full))
     if not todo and not unreadable and cache.last is not None \
             and cache.last.files == len(scanned) == len(cache.parsed):
         # Every file seen is known and unchanged, and there are as many as last
         # time: the same files (one gone and another new would be in ``todo``).
         return dataclasses.replace(cache.last, reparsed=0, removed=0)
+    fresh: dict[str, Parsed | OSError] = {}
+    stamps: dict[str, Stamp] = {}   # of the bytes each file's entry was parsed from
     if todo:
         from .parsejob import parse_files
-        fresh = dict(zip((rel for rel, _ in todo), parse_files(todo, site)))
-    else:
-        fresh = {}
+        for (rel, _), got in zip(todo, parse_files(todo, site)):
+            if isinstance(got, OSError):
+                fresh[rel] = got
+            else:
+                fresh[rel], stamps[rel] = got
     if changed is not None and not unreadable and cache.last is not None and cache.last.files == len(cache.parsed):
         present = {rel for rel, _, _ in candidates}
         gone = sorted(rel for rel in changed if rel in cache.parsed and rel not in present)
         came = sum(1 for rel in fresh if rel not in cache.parsed)
         # Never from or to an empty folder: the "no entry files" warning comes or goes.
         if (fresh or gone) and cache.last.files and scanned and len(scanned) == cache.last.files + came - len(gone):
-            patched = _patch(cache, fresh, {rel: st for rel, _, st in candidates if rel in fresh}, gone)
+            patched = _patch(cache, fresh, stamps, {rel: st for rel, _, st in candidates if rel in fresh}, gone)
             if patched is not None:
                 return patched
     parsed_cache = cache.parsed
     drafts: list[tuple[str, Entry]] = []
-    unread = 0
+    unread: list[str] = []
     for rel, full, st in scanned:
         try:
             if isinstance(st, OSError):
@@ -759,12 +787,13 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                 raise got
             else:
                 parsed = got
-                parsed_cache[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), parsed)
+                parsed_cache[rel] = (stamps[rel], parsed)
                 reparsed += 1
         except OSError as e:
             problems.append(Problem(rel, "file", f"cannot read: {e.strerror or e}"))
             parsed_cache.pop(rel, None)
-            unread += 1
+            if e.strerror != NOT_UTF8_NAME:   # such a name never reads, and is no file's name to stat
+                unread.append(rel)
             continue
         if parsed.problems:
             problems.extend(parsed.problems)
@@ -807,11 +836,12 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                                 severity="warning"))
     cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(lost))
     cache.slugs, cache.ids, cache.collided = by_slug, by_id, collided
+    cache.unread = frozenset(unread)
     return cache.last
 
 
-def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Mapping[str, Any],
-           gone: list[str]) -> LoadResult | None:
+def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stamps: Mapping[str, Stamp],
+           stats: Mapping[str, Any], gone: list[str]) -> LoadResult | None:
     """The last load with the ``fresh`` files (edited or new) and the ``gone`` ones
     patched in, when that gives what a full load would; None otherwise.
 
@@ -862,8 +892,7 @@ def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stats: Ma
             del cache.slugs[old.slug], cache.ids[old.id]
     for rel, got in fresh.items():
         assert isinstance(got, Parsed)
-        st = stats[rel]
-        cache.parsed[rel] = ((st.st_mtime_ns, st.st_size, st.st_ino), got)
+        cache.parsed[rel] = (stamps[rel], got)
         if got.entry is not None:
             cache.slugs[got.entry.slug] = cache.ids[got.entry.id] = rel
     for rel in gone:

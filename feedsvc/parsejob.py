@@ -13,7 +13,7 @@ from typing import Sequence
 
 from . import helper
 from .config import SiteConfig
-from .entries import Parsed, parse_entry, read_entry_bytes
+from .entries import Parsed, Stamp, parse_entry, read_entry_file
 from .heap import collections_paused
 
 log = logging.getLogger("feedsvc.parse")
@@ -26,17 +26,18 @@ MAX_HELPERS = 7
 PIECE = 1000
 
 Job = tuple[str, str]   # (relative path, absolute path)
+Read = tuple[Parsed, Stamp]   # what a file gave, and the stamp of the bytes it was parsed from
 
 
-def parse_file(rel: str, full: str, site: SiteConfig) -> Parsed | OSError:
+def parse_file(rel: str, full: str, site: SiteConfig) -> Read | OSError:
     try:
-        raw = read_entry_bytes(full)
+        raw, stamp = read_entry_file(full)
     except OSError as e:
         return e
-    return parse_entry(raw, rel, site, full)
+    return parse_entry(raw, rel, site, full), stamp
 
 
-def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
+def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Read | OSError]:
     """Parse ``jobs`` in order, on every core when they are many.
 
     The files are cut into pieces that this process and its helpers take in
@@ -45,7 +46,7 @@ def parse_files(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]
     helpers = helpers_for(len(jobs))
     if helpers <= 0:
         return _parse_here(jobs, site)
-    pieces: helper.Pieces[Sequence[Job], list[Parsed | OSError]] = helper.Pieces(
+    pieces: helper.Pieces[Sequence[Job], list[Read | OSError]] = helper.Pieces(
         [jobs[i:i + PIECE] for i in range(0, len(jobs), PIECE)])
     threads = [threading.Thread(target=_run_helper, args=(pieces, site), daemon=True) for _ in range(helpers)]
     for t in threads:
@@ -68,12 +69,12 @@ def prestart(files_found: int) -> None:
     helper.prestart(helpers_for(files_found))
 
 
-def _parse_here(jobs: Sequence[Job], site: SiteConfig) -> list[Parsed | OSError]:
+def _parse_here(jobs: Sequence[Job], site: SiteConfig) -> list[Read | OSError]:
     return [parse_file(rel, full, site) for rel, full in jobs]
 
 
-def _run_helper(pieces: "helper.Pieces[Sequence[Job], list[Parsed | OSError]]", site: SiteConfig) -> None:
-    def ask(session: helper.Session, jobs: Sequence[Job]) -> list[Parsed | OSError]:
+def _run_helper(pieces: "helper.Pieces[Sequence[Job], list[Read | OSError]]", site: SiteConfig) -> None:
+    def ask(session: helper.Session, jobs: Sequence[Job]) -> list[Read | OSError]:
         got = session.ask(_parse_share, (site, list(jobs)))
         if not isinstance(got, list) or len(got) != len(jobs):
             raise helper.HelperFailed("answer of the wrong length")
@@ -85,7 +86,7 @@ def _run_helper(pieces: "helper.Pieces[Sequence[Job], list[Parsed | OSError]]", 
         log.warning("parse helper failed (%s); its files are parsed here", e)
 
 
-def _parse_share(payload: tuple[SiteConfig, list[Job]]) -> list[Parsed | OSError]:
+def _parse_share(payload: tuple[SiteConfig, list[Job]]) -> list[Read | OSError]:
     site, jobs = payload
     with collections_paused():
         return [parse_file(rel, full, site) for rel, full in jobs]

@@ -921,6 +921,67 @@ def test_cache_reparses_only_changed_files(write_entry, config):
     assert set(cache.parsed) == {"b.md", "c.md", "d.md"}
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link to nothing", "name not UTF-8", "read refused"])
+def test_a_load_for_a_change_elsewhere_gives_what_a_full_load_does_beside_an_unreadable_file(
+        write_entry, config, entries_dir, monkeypatch, kind):
+    import errno
+    from feedsvc import parsejob
+    write_entry("a.md", front(title="A"))
+    write_entry("b.md", front(title="B"))
+    if kind == "fifo":
+        os.mkfifo(entries_dir / "c.md")
+    elif kind == "link to nothing":
+        os.symlink("missing.md", entries_dir / "c.md")
+    elif kind == "name not UTF-8":
+        try:
+            with open(os.path.join(os.fsencode(entries_dir), b"c\xff.md"), "wb") as fh:
+                fh.write(b"---\ntitle: C\ndate: 2025-07-26\n---\n")
+        except OSError:  # pragma: no cover - file systems that only take UTF-8 names
+            pytest.skip("this file system refuses such a name")
+    else:
+        write_entry("c.md", front(title="C"))
+        real = parsejob.read_entry_file
+        refused = [True]
+
+        def read(full):
+            if full.endswith("c.md") and refused[0]:   # what a file of another user's gives a service
+                raise PermissionError(errno.EACCES, "Permission denied")
+            return real(full)
+
+        monkeypatch.setattr(parsejob, "read_entry_file", read)
+    cache = EntryCache(config.site)
+    first = load(config, cache)
+    assert len(first.errors) == 1 and first.files == 3
+    _rewrite(entries_dir / "a.md", "---\ntitle: A changed\ndate: 2025-07-26\n---\nNew.\n")
+    got = load_entries(config.entries_path, config.site, cache, {"a.md"})
+    full = load(config)
+    assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files)
+    assert [e.title for e in got.entries] == ["A changed", "B"] and len(got.errors) == 1
+    if kind == "read refused":   # readable now, with no change a watch would see: published
+        refused[0] = False
+        again = load_entries(config.entries_path, config.site, cache, set())
+        assert [e.title for e in again.entries] == ["A changed", "B", "C"] and not again.errors
+
+
+def test_a_first_load_stats_each_file_once_and_keeps_the_stamp_of_what_it_read(write_entry, config, monkeypatch):
+    # The first walk of a load stats no file: each is read anyway, and its read's
+    # stat is its stamp (a stat per file was most of a large folder's walk).
+    import feedsvc.entries as entries_module
+    checked = []
+    real = entries_module.checked_stat
+    monkeypatch.setattr(entries_module, "checked_stat", lambda st: checked.append(st) or real(st))
+    cache = EntryCache(config.site)
+    paths = [write_entry(f"{n}.md", front(title=n.upper())) for n in ("a", "b", "c")]
+    assert load(config, cache).reparsed == 3
+    assert len(checked) == 3                                   # by the reads alone
+    for path in paths:
+        st = path.stat()
+        assert cache.parsed[path.name][0] == (st.st_mtime_ns, st.st_size, st.st_ino)
+    checked.clear()
+    assert load(config, cache).reparsed == 0                   # the walk's stats match what was read
+    assert len(checked) == 3                                   # by the walk alone
+
+
 def test_cache_forgets_a_deleted_file_when_another_turns_unreadable_in_the_same_load(write_entry, config,
                                                                                     entries_dir):
     # As many files gone as turned unreadable: the cache holds as many entries

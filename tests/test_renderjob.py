@@ -190,7 +190,7 @@ def test_one_helper_starts_during_a_large_first_walk_parses_the_entries_then_ren
     walking = []
     scan = entries.scan_entry_files
     monkeypatch.setattr(entries, "scan_entry_files",
-                        lambda *a: walking.append(True) or (scan(*a), walking.clear())[0])
+                        lambda *a, **k: walking.append(True) or (scan(*a, **k), walking.clear())[0])
     spawned = []
     real_init = site.helper.Session.__init__
     monkeypatch.setattr(site.helper.Session, "__init__",
