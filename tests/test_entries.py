@@ -1118,6 +1118,70 @@ def test_a_load_patched_with_the_changed_files_equals_a_full_load(write_entry, c
     assert patched >= 20
 
 
+
+def test_a_load_told_which_files_changed_equals_a_full_load_beside_unreadable_files(write_entry, config,
+                                                                                    monkeypatch):
+    """As above, with files that cannot be read among them: FIFOs, links to
+    nothing, and files whose read is refused (as another user's would be)."""
+    import errno
+    import random
+    from feedsvc import parsejob
+    rng = random.Random(5)
+    root = config.entries_path
+    refused: set[str] = set()
+    real = parsejob.read_entry_file
+
+    def read(full: str):  # type: ignore[no-untyped-def]
+        if os.path.relpath(full, root) in refused:
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real(full)
+
+    monkeypatch.setattr(parsejob, "read_entry_file", read)
+
+    def make(i: int) -> None:
+        rel = f"{i % 3}/f{i:03d}.md"
+        path = root / rel
+        if os.path.lexists(path):
+            path.unlink()
+        refused.discard(rel)
+        roll = rng.random()
+        if roll < 0.15:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.mkfifo(path)
+        elif roll < 0.3:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            os.symlink("missing.md", path)
+        else:
+            if roll < 0.45:
+                refused.add(rel)
+            write_entry(rel, {"title": f"Entry {i}", "date": f"2025-07-{rng.randint(1, 28):02d}T09:00:00Z"},
+                        f"Body {rng.random()}.\n")
+
+    for trial in range(20):
+        for p in [*root.rglob("*.md")]:
+            p.unlink()
+        refused.clear()
+        alive = set(rng.sample(range(30), rng.randint(1, 12)))
+        for i in alive:
+            make(i)
+        cache = EntryCache(config.site)
+        load_entries(root, config.site, cache)
+        for _ in range(3):
+            changed = set()
+            for i in rng.sample(range(30), rng.randint(1, 4)):
+                rel = f"{i % 3}/f{i:03d}.md"
+                if i in alive and rng.random() < 0.4:
+                    (root / rel).unlink()
+                    refused.discard(rel)
+                    alive.discard(i)
+                else:
+                    make(i)
+                    alive.add(i)
+                changed.add(rel)
+            got = load_entries(root, config.site, cache, changed)
+            full = load_entries(root, config.site, None)
+            assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files), trial
+
 # -- files and front matter built to hurt: each costs only its own entry ------------
 
 def _load_within(config: Config, seconds: float = 20) -> LoadResult:
