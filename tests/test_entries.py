@@ -1091,32 +1091,39 @@ def test_a_load_patched_with_the_changed_files_equals_a_full_load(write_entry, c
             meta["id"] = f"urn:x:{rng.randint(0, 2)}"           # may collide
         write_entry(f"{i % 3}/f{i:03d}.md", meta, f"Body {rng.random()}.\n")
 
+    assert _patched_loads_equal_full_loads(config, rng, write, trials=25, stems=40, most=15) >= 20
+
+
+def _patched_loads_equal_full_loads(config: Config, rng: Any, make: Callable[[int], None], trials: int,
+                                    stems: int, most: int) -> int:
+    """Random histories of files ``make`` writes (``f{i}.md`` in three folders), each
+    load told which files changed compared with a full load; returns how many were patched."""
+    root = config.entries_path
     patched = 0
-    for trial in range(25):
-        for p in root.rglob("*.md"):
+    for trial in range(trials):
+        for p in [*root.rglob("*.md")]:
             p.unlink()
-        alive = set(rng.sample(range(40), rng.randint(1, 15)))
+        alive = set(rng.sample(range(stems), rng.randint(1, most)))
         for i in alive:
-            write(i)
+            make(i)
         cache = EntryCache(config.site)
         load_entries(root, config.site, cache)
         for _ in range(3):
             changed = set()
-            for i in rng.sample(range(40), rng.randint(1, 4)):
+            for i in rng.sample(range(stems), rng.randint(1, 4)):
                 rel = f"{i % 3}/f{i:03d}.md"
                 if i in alive and rng.random() < 0.4:
                     (root / rel).unlink()
                     alive.discard(i)
                 else:
-                    write(i)
+                    make(i)
                     alive.add(i)
                 changed.add(rel)
             got = load_entries(root, config.site, cache, changed)
             full = load_entries(root, config.site, None)
             patched += got.replaced is not None
             assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files), trial
-    assert patched >= 20
-
+    return patched
 
 
 def test_a_load_told_which_files_changed_equals_a_full_load_beside_unreadable_files(write_entry, config,
@@ -1157,30 +1164,7 @@ def test_a_load_told_which_files_changed_equals_a_full_load_beside_unreadable_fi
             write_entry(rel, {"title": f"Entry {i}", "date": f"2025-07-{rng.randint(1, 28):02d}T09:00:00Z"},
                         f"Body {rng.random()}.\n")
 
-    for trial in range(20):
-        for p in [*root.rglob("*.md")]:
-            p.unlink()
-        refused.clear()
-        alive = set(rng.sample(range(30), rng.randint(1, 12)))
-        for i in alive:
-            make(i)
-        cache = EntryCache(config.site)
-        load_entries(root, config.site, cache)
-        for _ in range(3):
-            changed = set()
-            for i in rng.sample(range(30), rng.randint(1, 4)):
-                rel = f"{i % 3}/f{i:03d}.md"
-                if i in alive and rng.random() < 0.4:
-                    (root / rel).unlink()
-                    refused.discard(rel)
-                    alive.discard(i)
-                else:
-                    make(i)
-                    alive.add(i)
-                changed.add(rel)
-            got = load_entries(root, config.site, cache, changed)
-            full = load_entries(root, config.site, None)
-            assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files), trial
+    _patched_loads_equal_full_loads(config, rng, make, trials=20, stems=30, most=12)
 
 # -- files and front matter built to hurt: each costs only its own entry ------------
 
