@@ -113,7 +113,7 @@ def read_entry_file(full: str) -> tuple[bytes, "Stamp"]:
     """``read_entry_bytes``, and the file's stamp as it was opened: the stamp of
     these bytes or of older ones, never of newer ones (a write after the stat
     shows as a change to the next walk)."""
-    fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(full, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOCTTY", 0))
     try:
         checked = checked_stat(os.fstat(fd))
         if isinstance(checked, OSError):
@@ -517,7 +517,7 @@ class LoadResult:
     problems: tuple[Problem, ...]       # errors and warnings, path order
     files: int                          # .md files seen
     reparsed: int = 0                   # files actually parsed this time (the rest came from the cache)
-    removed: int = 0                    # files the cache held that are gone
+    removed: int = 0                    # files the cache held that are gone (or can no longer be read)
     # Set when the last load was patched rather than redone (see ``_patch``): an
     # (old entry, new entry) pair for each entry that came (old None), went
     # (new None) or changed, and every file parsed or gone.
@@ -582,8 +582,10 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[Scanned],
                 continue
             try:
                 is_dir = d.is_dir()
-            except OSError:
-                continue
+            except OSError:   # a link in a loop: an entry's name is listed, unreadable, as rescan lists it
+                if not name.endswith(".md"):
+                    continue
+                is_dir = False
             if is_dir:
                 # A link to a folder is not followed: inside the entries folder it is
                 # another name for a folder walked anyway (every file in it would be
@@ -604,7 +606,10 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[Scanned],
                     continue
                 rel = prefix + name
                 st: os.stat_result | OSError | None = None
-                if with_stat:
+                # Without ``with_stat``, only what the folder listing itself calls a
+                # regular file goes unstatted: a FIFO or a device must not be opened
+                # (a writer waiting on a FIFO would be woken, then fail).
+                if with_stat or d.is_symlink() or not d.is_file(follow_symlinks=False):
                     try:
                         st = checked_stat(d.stat())
                     except OSError as e:
@@ -627,6 +632,10 @@ def _utf8(name: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def _bad_name(st: object) -> bool:
+    return isinstance(st, OSError) and st.strerror == NOT_UTF8_NAME
 
 
 def _shown(name: str) -> str:
@@ -775,7 +784,9 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                 return patched
     parsed_cache = cache.parsed
     drafts: list[tuple[str, Entry]] = []
-    unread: list[str] = []
+    unread: list[str] = []      # to be read again by the next load, whatever it is told
+    failed = 0                  # files listed but not read, names that are not UTF-8 included
+    dropped = 0                 # of those, files the cache held: their entries are gone
     for rel, full, st in scanned:
         try:
             if isinstance(st, OSError):
@@ -791,9 +802,13 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                 reparsed += 1
         except OSError as e:
             problems.append(Problem(rel, "file", f"cannot read: {e.strerror or e}"))
-            parsed_cache.pop(rel, None)
-            if e.strerror != NOT_UTF8_NAME:   # such a name never reads, and is no file's name to stat
+            failed += 1
+            # A name that is not UTF-8 is never read, and is shown as a name
+            # another file may have: the cache holds nothing of its own.
+            if e.strerror != NOT_UTF8_NAME:
                 unread.append(rel)
+                if parsed_cache.pop(rel, None) is not None:
+                    dropped += 1
             continue
         if parsed.problems:
             problems.extend(parsed.problems)
@@ -827,14 +842,14 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     problems.sort(key=lambda p: p.path)   # path order, as the files were read
     # When every file was read, each is in the cache under its own path (only
     # unreadable names can share one): any more there are files gone since.
-    lost = set(parsed_cache).difference(t[0] for t in scanned) \
-        if unread or len(parsed_cache) != files else set()
+    lost = set(parsed_cache).difference(rel for rel, _, st in scanned if not _bad_name(st)) \
+        if failed or len(parsed_cache) != files else set()
     for path in lost:
         del parsed_cache[path]
     if files == 0:
         problems.append(Problem(str(root), "entries.path", "no entry files (*.md) found; feeds are empty",
                                 severity="warning"))
-    cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(lost))
+    cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(lost) + dropped)
     cache.slugs, cache.ids, cache.collided = by_slug, by_id, collided
     cache.unread = frozenset(unread)
     return cache.last

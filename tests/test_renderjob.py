@@ -31,8 +31,8 @@ def fill(write_entry, n):
 def shares(monkeypatch):
     """Every build shares its feeds with a helper, one feed per piece, and this process
     waits for the helper's first answer before it renders anything, so the helper gets
-    all but the first piece however slowly it starts (a fixed delay here lost that
-    race on a loaded machine); the shares it was asked for are recorded."""
+    pieces however slowly it starts (a fixed delay here lost that race on a loaded
+    machine); the shares it was asked for are recorded."""
     monkeypatch.setattr(renderjob, "PARALLEL_FROM", 1)
     monkeypatch.setattr(renderjob, "PIECE_FEEDS", 1)
     monkeypatch.setattr(renderjob.helper, "cores", lambda: 2)
