@@ -509,6 +509,9 @@ class EntryCache:
     # Files the last full load could not read: no change is needed for them to
     # be looked at again (a file made readable may show no change to a watch).
     unread: frozenset[str] = frozenset()
+    # The names the last load showed for files whose own names are not UTF-8:
+    # another file may have the same one, which only a walk tells apart.
+    bad_names: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -714,6 +717,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         cache.last = None
         cache.scan = None
         cache.unread = frozenset()
+        cache.bad_names = frozenset()
     problems: list[Problem] = []
     entries: list[Entry] = []
     reparsed = 0
@@ -728,6 +732,8 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     by_id: dict[str, str] = {}
     usable: list[tuple[str, Entry]] = []
     collided = False
+    if changed is not None and (not all(map(_utf8, changed)) or not cache.bad_names.isdisjoint(changed)):
+        changed = None   # a name that is not UTF-8 is looked up by the name it is shown as: ambiguous
     if changed is not None and cache.scan is not None:
         # Only the named files can differ from what the cache holds, and those
         # it holds nothing for, which are read again.
@@ -785,6 +791,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     parsed_cache = cache.parsed
     drafts: list[tuple[str, Entry]] = []
     unread: list[str] = []      # to be read again by the next load, whatever it is told
+    bad_names: list[str] = []
     failed = 0                  # files listed but not read, names that are not UTF-8 included
     dropped = 0                 # of those, files the cache held: their entries are gone
     for rel, full, st in scanned:
@@ -805,7 +812,9 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             failed += 1
             # A name that is not UTF-8 is never read, and is shown as a name
             # another file may have: the cache holds nothing of its own.
-            if e.strerror != NOT_UTF8_NAME:
+            if e.strerror == NOT_UTF8_NAME:
+                bad_names.append(rel)
+            else:
                 unread.append(rel)
                 if parsed_cache.pop(rel, None) is not None:
                     dropped += 1
@@ -852,6 +861,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(lost) + dropped)
     cache.slugs, cache.ids, cache.collided = by_slug, by_id, collided
     cache.unread = frozenset(unread)
+    cache.bad_names = frozenset(bad_names)
     return cache.last
 
 

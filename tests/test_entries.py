@@ -965,6 +965,42 @@ def test_a_load_for_a_change_elsewhere_gives_what_a_full_load_does_beside_an_unr
         assert [e.title for e in again.entries] == ["A changed", "B", "C"] and not again.errors
 
 
+@pytest.mark.parametrize("case", ["bad name created", "bad name deleted", "its namesake edited"])
+def test_a_load_told_of_a_name_that_is_not_utf8_or_its_namesake_gives_what_a_full_load_does(
+        config, entries_dir, case):
+    # "c\xff.md" is shown as "c\ufffd.md", another file's name: told of either, a
+    # load that looked the name up in its last walk took one file for the other.
+    text = "---\ntitle: {}\ndate: 2025-07-26T09:00:00Z\n---\nBody.\n"
+    for stem in "cdefghij":   # folders list their files in an order of their own: try a few
+        root = entries_dir / stem
+        root.mkdir()
+        real, bad = root / f"{stem}\ufffd.md", os.path.join(os.fsencode(root), stem.encode() + b"\xff.md")
+        real.write_text(text.format("Real"), encoding="utf-8")
+        try:
+            if case != "bad name created":
+                with open(bad, "wb") as fh:
+                    fh.write(text.format("Bad").encode())
+        except OSError:  # pragma: no cover - file systems that only take UTF-8 names
+            pytest.skip("this file system refuses such a name")
+        cache = EntryCache(config.site)
+        load_entries(root, config.site, cache)
+        if case == "bad name created":
+            with open(bad, "wb") as fh:
+                fh.write(text.format("Bad").encode())
+            told = os.fsdecode(os.path.basename(bad))
+        elif case == "bad name deleted":
+            os.unlink(bad)
+            told = os.fsdecode(os.path.basename(bad))
+        else:
+            _rewrite(real, text.format("Real, edited"))
+            told = real.name
+        got = load_entries(root, config.site, cache, {told})
+        fresh = EntryCache(config.site)
+        full = load_entries(root, config.site, fresh)
+        assert (got.entries, got.problems, got.files) == (full.entries, full.problems, full.files), stem
+        assert set(cache.parsed) == set(fresh.parsed), stem
+
+
 def test_a_first_load_stats_each_file_once_and_keeps_the_stamp_of_what_it_read(write_entry, config, monkeypatch):
     # The first walk of a load stats no file: each is read anyway, and its read's
     # stat is its stamp (a stat per file was most of a large folder's walk).
