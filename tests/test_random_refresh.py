@@ -1,9 +1,9 @@
 """Random changes, clock moves, failures, restarts: writer, worker and a full build serve the same bytes.
 
 Every refresh of a random history (arrivals, departures, edits, renames, drafts,
-scheduled entries, updates ahead, colliding slugs and ids, broken files, the
-clock passing a due date, injected failures, restarts) is compared with a full
-build of the same files: the writer's bytes, a worker's (from the cache folder),
+scheduled entries, updates ahead, colliding slugs and ids, broken files, files
+that cannot be read (FIFOs, links to nothing), the clock passing a due date,
+injected failures, restarts) is compared with a full build of the same files: the writer's bytes, a worker's (from the cache folder),
 the report's ids and problems, and the entry store. The suite runs a few seeds;
 ``RAND_SEEDS=300`` runs more (about a second each).
 """
@@ -81,11 +81,14 @@ def test_random_refreshes_publish_what_a_full_build_publishes(seed, make_config,
 
     def write(rel, data=None):
         (p := root / rel).parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(p) and not p.is_file():   # a FIFO or a link to nothing: never written through
+            p.unlink()
         p.write_text(text() if data is None else data)
         tick[0] += 1                              # a later mtime each time: no two versions share a stamp
         os.utime(p, ns=(t := 1_700_000_000_000_000_000 + tick[0] * 1_000_000, t))
 
-    present = lambda: {p.relative_to(root).as_posix() for p in root.rglob("*.md")}   # noqa: E731
+    # The entry files that can be read (FIFOs and links to nothing are listed, and reported, but never read).
+    present = lambda: {p.relative_to(root).as_posix() for p in root.rglob("*.md") if p.is_file()}   # noqa: E731
 
     [write(f"d{i % 2}/f{i:02d}.md") for i in range(rng.randint(3, 12) if hostile else rng.randint(8, 25))]
     r = new_refresher(config, clock=clock)
@@ -106,20 +109,22 @@ def test_random_refreshes_publish_what_a_full_build_publishes(seed, make_config,
                       else rng.choice(files))
                 told.add(rel)
             elif k < 0.5:
-                if (root / (rel := rng.choice(files))).exists():
+                if (root / (rel := rng.choice(files))).is_file():
                     undo.append((rel, (root / rel).read_text(), None))
                     (root / rel).unlink()
+                    if k < 0.36:                  # not gone: turned into a file that cannot be read
+                        os.mkfifo(root / rel) if k < 0.33 else os.symlink("missing.md", root / rel)
                 told.add(rel)
             elif k < 0.65:
                 rel = rng.choice(files)
                 to = f"{rng.choice(['0', 'd0', 'd1', 'd2'])}/{rng.choice(['a-', 'z-', ''])}{rel.rsplit('/', 1)[1]}"
-                if (root / rel).exists() and not (root / to).exists():
+                if (root / rel).is_file() and not (root / to).exists():
                     (root / to).parent.mkdir(exist_ok=True)
                     (root / rel).rename(root / to)
                     undo.append((rel, None, to))
                     told |= {rel, to}
             elif k < 0.75:
-                if (root / (rel := rng.choice(files))).exists():   # deleted and written again in one batch
+                if (root / (rel := rng.choice(files))).is_file():   # deleted and written again in one batch
                     data = (root / rel).read_text() if rng.random() < 0.5 else None
                     (root / rel).unlink()
                     write(rel, data)
