@@ -791,9 +791,8 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     parsed_cache = cache.parsed
     drafts: list[tuple[str, Entry]] = []
     unread: list[str] = []      # to be read again by the next load, whatever it is told
-    bad_names: list[str] = []
-    failed = 0                  # files listed but not read, names that are not UTF-8 included
-    dropped = 0                 # of those, files the cache held: their entries are gone
+    bad_names: list[str] = []   # never read: their shown names may be other files'
+    dropped = 0                 # files the cache held that could not be read: their entries are gone
     for rel, full, st in scanned:
         try:
             if isinstance(st, OSError):
@@ -809,7 +808,6 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                 reparsed += 1
         except OSError as e:
             problems.append(Problem(rel, "file", f"cannot read: {e.strerror or e}"))
-            failed += 1
             # A name that is not UTF-8 is never read, and is shown as a name
             # another file may have: the cache holds nothing of its own.
             if e.strerror == NOT_UTF8_NAME:
@@ -852,7 +850,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     # When every file was read, each is in the cache under its own path (only
     # unreadable names can share one): any more there are files gone since.
     lost = set(parsed_cache).difference(rel for rel, _, st in scanned if not _bad_name(st)) \
-        if failed or len(parsed_cache) != files else set()
+        if unread or bad_names or len(parsed_cache) != files else set()
     for path in lost:
         del parsed_cache[path]
     if files == 0:
