@@ -541,7 +541,8 @@ def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
     """(relative posix path, absolute path) of every entry file, in path order.
 
     Hidden files and folders (editor swap files, .git) are not entries; links
-    to folders are not followed, nor links to files outside the folder.
+    to folders are not followed. A link to a file outside the folder is listed
+    by ``scan_entry_files`` with an error, and never read.
     """
     return iter((rel, Path(full)) for rel, full, _ in scan_entry_files(root))
 
@@ -605,14 +606,14 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[Scanned],
                 seen.add((st.st_dev, st.st_ino))
                 _walk(d.path, f"{prefix}{name}/", real_root, found, progress, seen, with_stat)
             elif name.endswith(".md"):
-                if d.is_symlink() and not _inside(d.path, real_root):
-                    continue
                 rel = prefix + name
                 st: os.stat_result | OSError | None = None
+                if d.is_symlink() and not _inside(d.path, real_root):
+                    st = OSError(errno.EXDEV, OUTSIDE)
                 # Without ``with_stat``, only what the folder listing itself calls a
                 # regular file goes unstatted: a FIFO or a device must not be opened
                 # (a writer waiting on a FIFO would be woken, then fail).
-                if with_stat or d.is_symlink() or not d.is_file(follow_symlinks=False):
+                elif with_stat or d.is_symlink() or not d.is_file(follow_symlinks=False):
                     try:
                         st = checked_stat(d.stat())
                     except OSError as e:
@@ -625,6 +626,9 @@ def _walk(folder: str, prefix: str, real_root: str, found: list[Scanned],
 
 
 NOT_UTF8_NAME = "its name is not UTF-8, which no URL or id can carry: rename it"
+# Never read, but listed: an article linked in from elsewhere that silently
+# went missing from the feeds would leave its author guessing.
+OUTSIDE = "it is a link to a file outside the entries folder, and only files inside are published"
 
 
 def _utf8(name: str) -> bool:
@@ -674,12 +678,12 @@ def rescan(root: Path, previous: list[Scanned], changed: set[str]) -> list[Scann
             st = None
         elif isinstance(st, os.stat_result):
             st = checked_stat(st)
+        if st is not None and os.path.islink(full) and not _inside(full, real_root):
+            st = OSError(errno.EXDEV, OUTSIDE)
         if not _utf8(rel):   # as the walk lists it
             rel = _shown(rel)
             if st is not None:
                 st = OSError(errno.EILSEQ, NOT_UTF8_NAME)
-        if st is not None and os.path.islink(full) and not _inside(full, real_root):
-            st = None
         if st is not None and len(parts) > 1 and \
                 os.path.realpath(os.path.dirname(full)) != os.path.join(real_root, *parts[:-1]):
             st = None   # under a link to a folder, which a walk does not follow either

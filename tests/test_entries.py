@@ -859,15 +859,26 @@ def test_entries_in_subfolders_are_loaded_in_path_order(write_entry, config):
     assert [e.path for e in result.entries] == sorted(["b/z.md", "a.md", "b/a/y.md", "a/x.md"])
 
 
-def test_symlink_leading_outside_the_folder_is_not_followed(write_entry, config, entries_dir, tmp_path):
+def test_symlink_leading_outside_the_folder_is_reported_and_never_read(write_entry, config, entries_dir, tmp_path):
     outside = tmp_path / "secret.md"
     outside.write_text("---\ntitle: Secret\ndate: 2025-07-26\n---\nx\n")
     write_entry("inside.md", front())
     try:
         os.symlink(outside, entries_dir / "link.md")
+        os.symlink(tmp_path / "gone.md", entries_dir / "dangling.md")   # outside, and to nothing
     except OSError:  # pragma: no cover - platforms without symlinks
         pytest.skip("symlinks not available")
-    assert [e.slug for e in load(config).entries] == ["inside"]
+    result = load(config)
+    assert [e.slug for e in result.entries] == ["inside"]
+    assert [(p.path, p.field, p.severity) for p in result.problems] == \
+        [("dangling.md", "file", "error"), ("link.md", "file", "error")]
+    assert all("outside the entries folder" in p.message for p in result.problems)
+    # A change reported under the link (as a watch names it) lists it the same way.
+    from feedsvc.entries import rescan, scan_entry_files
+    walked = scan_entry_files(entries_dir)
+    without = [t for t in walked if t[0] == "inside.md"]
+    assert [(rel, str(st)) for rel, _, st in rescan(entries_dir, without, {"link.md", "dangling.md"})] == \
+        [(rel, str(st)) for rel, _, st in walked]
 
 
 def test_links_to_folders_are_not_followed_so_no_loop_or_alias_publishes_twice(write_entry, config, entries_dir):
