@@ -183,6 +183,8 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     title = _line(_scalar(meta, "title", path, required=True))
     if not title:
         raise EntryError(path, "title", "must not be empty")
+    if _INVISIBLE.fullmatch(title):
+        raise EntryError(path, "title", "must not be empty" + _shows_nothing(title))
 
     if meta.get("date") is None:
         raise EntryError(path, "date", "required (for example 2025-07-26T09:30:00+08:00)")
@@ -254,6 +256,8 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
 
     summary_value = _scalar(meta, "summary", path)
     summary = " ".join(clean_text(summary_value).split()) if summary_value else ""
+    if _INVISIBLE.fullmatch(summary):
+        summary = ""   # shows as nothing: derived from the body, as when none is given
 
     return Entry(
         path=path, slug=slug, id=entry_id, title=title, date=published, updated=updated, link=link,
@@ -344,6 +348,23 @@ def _line(s: str | None) -> str:
     return " ".join((s or "").split())
 
 
+# Characters that take no room and show no mark (zero-width spaces and joiners,
+# direction marks, fillers, the soft hyphen, language tags), and the spaces
+# between them: a title of only these passes "not empty" and shows as blank.
+_INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+                        "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
+                        "\U0001d173-\U0001d17a\U000e0000-\U000e0fff ]+")
+
+
+def _shows_nothing(s: str) -> str:
+    """What to add to "must not be empty" for a text of ``_INVISIBLE`` characters only."""
+    if not s:
+        return ""
+    seen = dict.fromkeys(c for c in s if c != " ")
+    names = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip() for c in seen)
+    return f": it has only characters that show as nothing ({names})"
+
+
 MAX_NAMES = 100   # categories, and tags, per entry
 
 
@@ -372,7 +393,7 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
         # One spelling per name: "é" typed as one character or as "e" and a
         # combining accent is the same category, not a slug collision.
         name = unicodedata.normalize("NFC", _line(clean_text(str(item))))
-        if name:
+        if name and not _INVISIBLE.fullmatch(name):   # a blank name is no name, as an empty one
             out[name] = None
             if len(out) > MAX_NAMES:
                 # Each category is three feeds, and each of them lists every name
@@ -392,13 +413,15 @@ def _author(v: Any, path: str) -> Author | None:
         v = {**v, "name": str(v["name"])}
     if isinstance(v, str):
         name = _line(clean_text(v))
-        if not name:
-            raise EntryError(path, "author", "must not be empty")
+        if not name or _INVISIBLE.fullmatch(name):
+            raise EntryError(path, "author", "must not be empty" + _shows_nothing(name))
         return Author(name)
     if isinstance(v, dict):
         name = v.get("name")
-        if not isinstance(name, str) or not name.strip():
+        if not isinstance(name, str) or not _line(clean_text(name)):
             raise EntryError(path, "author", "an author mapping needs a name")
+        if _INVISIBLE.fullmatch(_line(clean_text(name))):
+            raise EntryError(path, "author", "an author mapping needs a name" + _shows_nothing(_line(name)))
         unknown = set(v) - {"name", "email", "uri", "url"}
         if unknown:
             raise EntryError(path, "author", f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")

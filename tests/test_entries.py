@@ -569,6 +569,30 @@ def test_empty_title_is_an_error(load_bad, title):
     assert p.field == "title"
 
 
+@pytest.mark.parametrize("title", ["\u200b", "\u200b \u200d", "\ufeff\u2060", "\u00ad", "\u3164", "\U000e0041"])
+def test_title_of_only_characters_that_show_nothing_is_an_error_naming_them(load_bad, title):
+    p = load_bad(front(title=title))
+    assert p.field == "title" and f"U+{ord(title[0]):04X}" in p.message
+
+
+@pytest.mark.parametrize("title", ["A\u200bB", "\u200bAI", "\u0600", "\U0001f600"])
+def test_title_with_one_visible_character_is_published_as_written(load_one, title):
+    assert load_one(front(title=title)).title == title
+
+
+@pytest.mark.parametrize("author", ["\u200b", {"name": "\u2060\u200d"}, {"name": "\x01"}])
+def test_author_of_only_characters_that_show_nothing_is_an_error(load_bad, author):
+    p = load_bad(front(author=author))
+    assert p.field == "author"
+
+
+def test_names_and_summary_that_show_nothing_count_as_not_given(load_one):
+    e = load_one(front(categories=["\u200b", "AI", "\u00ad"], tags=["\ufeff", "chips"], summary="\u200b \u200c"),
+                 body="The body's first paragraph.\n")
+    assert (e.categories, e.tags, e.given_summary) == (("AI",), ("chips",), "")
+    assert e.summary == "The body's first paragraph."
+
+
 def test_title_that_is_a_list_is_an_error(load_bad):
     p = load_bad(front(title=["a", "b"]))
     assert p.field == "title"
