@@ -217,7 +217,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     # "AI" and "Ai" are one name to a reader: compared without case.
     folded = {c.casefold() for c in categories}
     tags = tuple(t for t in _names(meta, "tags", path) if t.casefold() not in folded)
-    author = _author(meta.get("author"), path) or site.author
+    author = _author(meta.get("author"), path, warnings) or site.author
 
     slug_value = _scalar(meta, "slug", path)
     stem = path.rsplit("/", 1)[-1].removesuffix(".md")
@@ -402,7 +402,7 @@ def _names(meta: Mapping[Any, Any], key: str, path: str) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _author(v: Any, path: str) -> Author | None:
+def _author(v: Any, path: str, warnings: list[Problem]) -> Author | None:
     if v is None:
         return None
     if isinstance(v, bool) or isinstance(v, dict) and isinstance(v.get("name"), bool):
@@ -423,8 +423,9 @@ def _author(v: Any, path: str) -> Author | None:
         if _INVISIBLE.fullmatch(_line(clean_text(name))):
             raise EntryError(path, "author", "an author mapping needs a name" + _shows_nothing(_line(name)))
         unknown = set(v) - {"name", "email", "uri", "url"}
-        if unknown:
-            raise EntryError(path, "author", f"unknown field(s): {', '.join(sorted(map(str, unknown)))}")
+        if unknown:   # as for the front matter's own keys: a typo costs a warning, not the article
+            warnings.append(Problem(path, "author", f"unknown field(s) ignored: {', '.join(sorted(map(str, unknown)))}",
+                                    severity="warning"))
         email = v.get("email")
         uri = v.get("uri", v.get("url"))
         if email is not None and (not isinstance(email, str) or "@" not in email):

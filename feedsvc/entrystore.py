@@ -31,7 +31,8 @@ SCHEMA = 11  # 2: given_summary; 3: SHA-256 digests; 4: NFC names, zone-range da
              # 7: no date before the year 1000; 8: warnings for local times a DST change skips or repeats,
              #    a tag equal to a category but for case dropped; 9: a lone '%' in link and image is %25
              # 10: timestamps in text fields as written, long slugs cut, a link of spaces as none
-             # 11: a title or author of only invisible characters refused, such names and summaries dropped
+             # 11: a title or author of only invisible characters refused, such names and summaries dropped;
+             #     an unknown author field a warning
 
 
 class EntryStore:

@@ -514,6 +514,15 @@ def test_unknown_front_matter_key_is_a_warning_and_entry_is_published(write_entr
     assert p.severity == "warning" and "subtitle" in p.message
 
 
+def test_unknown_author_field_is_a_warning_and_the_rest_of_the_author_is_kept(write_entry, config):
+    write_entry("post.md", front(author={"name": "Ana Ruiz", "twitter": "@ana", "email": "ana@example.org"}))
+    result = load(config)
+    (e,) = result.entries
+    assert (e.author.name, e.author.email) == ("Ana Ruiz", "ana@example.org")
+    assert [(p.field, p.severity) for p in result.problems] == [("author", "warning")]
+    assert "twitter" in result.problems[0].message
+
+
 # -- bad input: one file never costs another ------------------------------------
 
 def test_broken_yaml_is_reported_with_its_line_number(load_bad):
