@@ -176,6 +176,13 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
                                 line=first_bad, severity="warning"))
 
     unknown = sorted(set(meta) - KNOWN_KEYS, key=str)
+    # Jekyll's way to hold an article back: publishing it would be the one
+    # mistake a warning cannot take back, so it is taken as meant.
+    held_back = meta.get("published") is False and "draft" not in meta
+    if held_back:
+        unknown.remove("published")
+        warnings.append(Problem(path, "published", "published: false is read as draft: true (this site's key)",
+                                severity="warning"))
     if unknown:
         warnings.append(Problem(path, "front matter", f"unknown key(s) ignored: {', '.join(map(str, unknown))}",
                                 severity="warning"))
@@ -246,7 +253,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     image_value = (_scalar(meta, "image", path) or "").strip()
     image = _absolute(image_value, link, path, "image") if image_value else None
 
-    draft = meta.get("draft", False)
+    draft = meta.get("draft", held_back)
     if draft is None:
         draft = False
     if not isinstance(draft, bool):

@@ -32,7 +32,7 @@ SCHEMA = 11  # 2: given_summary; 3: SHA-256 digests; 4: NFC names, zone-range da
              #    a tag equal to a category but for case dropped; 9: a lone '%' in link and image is %25
              # 10: timestamps in text fields as written, long slugs cut, a link of spaces as none
              # 11: a title or author of only invisible characters refused, such names and summaries dropped;
-             #     an unknown author field a warning
+             #     an unknown author field a warning; published: false a draft
 
 
 class EntryStore:

@@ -523,6 +523,26 @@ def test_unknown_author_field_is_a_warning_and_the_rest_of_the_author_is_kept(wr
     assert "twitter" in result.problems[0].message
 
 
+@pytest.mark.parametrize("value", ["false", "no", "False"])
+def test_published_false_holds_the_article_back_as_a_draft_with_a_warning(write_entry, config, value):
+    write_entry("post.md", f"title: Held\ndate: 2025-07-26\npublished: {value}")
+    result = load(config)
+    (e,) = result.entries
+    assert e.draft is True
+    assert [(p.field, p.severity) for p in result.problems] == [("published", "warning")]
+
+
+@pytest.mark.parametrize("extra", ["published: true", "published: 2025-07-26", "draft: false\npublished: false"])
+def test_published_other_than_false_alone_is_an_unknown_key_and_the_article_is_published(write_entry, config,
+                                                                                          extra):
+    write_entry("post.md", f"title: Out\ndate: 2025-07-26\n{extra}")
+    result = load(config)
+    (e,) = result.entries
+    assert e.draft is False
+    (p,) = result.problems
+    assert p.severity == "warning" and "unknown key(s) ignored: published" in p.message
+
+
 # -- bad input: one file never costs another ------------------------------------
 
 def test_broken_yaml_is_reported_with_its_line_number(load_bad):
