@@ -101,6 +101,9 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     due = [e.date for e in scheduled[:1]] + [e.updated for e in ahead]
 
     overrides = {name: s.slug for name, s in config.categories.items() if s.slug}
+    # A name that differs from a configured one only in case is that category,
+    # as names that slugify alike are: not a category of its own under the made slug.
+    folded = {name.casefold(): slug for name, slug in overrides.items()}
     slug_of: dict[str, str] = {}
     name_of: dict[str, str] = {}          # slug -> the name that owns it
     first_path: dict[str, str] = {}       # name -> where it was first seen
@@ -108,7 +111,7 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     def claim(name: str, where: str) -> None:
         if name in slug_of:
             return
-        slug = overrides.get(name) or slugify(name)
+        slug = overrides.get(name) or folded.get(name.casefold()) or slugify(name)
         if not slug:
             problems.append(Problem(where, "categories", f"category {name!r} gives an empty slug; set one in "
                                     f"config.toml under [categories.\"{name}\"]"))

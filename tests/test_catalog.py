@@ -218,6 +218,16 @@ def test_configured_slug_colliding_with_an_entry_category_is_reported(make_confi
     assert c.name == "World & U.S. News" and slugs(c.entries) == ["a", "b"]
 
 
+def test_a_case_variant_of_a_configured_name_joins_its_category_under_the_configured_slug(make_config):
+    config = make_config(categories={"World & U.S. News": {"slug": "world"}})
+    es = [entry("a", NOW - DAY, "World & U.S. News"), entry("b", NOW - DAY, "world & u.s. news", path="b.md")]
+    catalog = build_catalog(es, config, NOW)
+    (c,) = catalog.categories
+    assert (c.name, c.slug, slugs(c.entries)) == ("World & U.S. News", "world", ["a", "b"])
+    (p,) = catalog.problems
+    assert p.path == "b.md" and "'world & u.s. news'" in p.message
+
+
 def test_entry_listing_two_merged_names_appears_once_in_the_category(config):
     e = entry("a", NOW - DAY, "AI News", "AI-News")
     catalog = build_catalog([e], config, NOW)
