@@ -210,6 +210,12 @@ def parse_rfc822(value: str | None) -> tuple[dt.datetime | None, str | None]:
     return d, None
 
 
+# The W3C validator's test of an RSS enclosure's url: http(s), then a host that
+# is an IPv4 address or has a dot ("localhost" and IPv6 literals fail), a port, a path.
+HTTP_URL_ATTRIBUTE = re.compile(r"(?:http|https)://(?:[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.|(?:[A-Z0-9\-]+\.)+)"
+                                r"[A-Z0-9][-A-Z0-9]*(?::\d+)?(?:/|$)", re.I)
+
+
 def is_absolute_url(u: str | None, schemes: Iterable[str] | None = None) -> bool:
     if not u or u != u.strip() or any(c.isspace() for c in u):
         return False
@@ -698,6 +704,9 @@ class SiteChecker:
             eu, length, etype = enc.get("url"), enc.get("length"), enc.get("type")
             if uri_problem(eu, schemes={"http", "https"}):
                 r.error(url, f"{where}: <enclosure url={eu!r}> {uri_problem(eu, schemes={'http', 'https'})}")
+            elif not HTTP_URL_ATTRIBUTE.match(eu or ""):
+                r.error(url, f"{where}: <enclosure url={eu!r}>: its host is neither a name with a dot nor an "
+                             f"IPv4 address (W3C: InvalidURLAttribute, 'url must be a full URL')")
             if length is None or not length.strip().isdigit():
                 r.error(url, f"{where}: <enclosure length={length!r}> must be a non-negative integer")
             if etype is None or not MIME.match(etype):
