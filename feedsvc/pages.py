@@ -148,7 +148,9 @@ def opml(catalog: Catalog, config: Config, newest: datetime | None) -> bytes:
 
     lines.append(outline(site.title, "", f"{base}/", ""))
     if catalog.categories:
-        lines.append('<outline text="Categories" title="Categories">')
+        # A folder: text only. With a title too, validators want a type saying
+        # how to read it (W3C: MissingOutlineType), and a folder has none.
+        lines.append('<outline text="Categories">')
         for c in catalog.categories:
             lines.append(outline(c.title, f"/categories/{c.slug}", f"{base}/categories/{c.slug}/", "  "))
         lines.append("</outline>")

@@ -122,6 +122,10 @@ def test_opml_outlines_have_every_attribute_readers_use(site, client):
     for o in outlines:
         assert o.get("type") == "rss" and o.get("text") and o.get("title") and o.get("htmlUrl")
     assert outlines[0].get("htmlUrl") == f"{BASE_URL}/"
+    # A folder has a text and nothing else, which no validator asks a type of.
+    folders = root.xpath("//outline[not(@type)]")
+    assert folders and [dict(f.attrib) for f in folders] == [{"text": "Categories"}]
+    assert all(o.getparent() is folders[0] for o in outlines[1:])
 
 
 def test_opml_uses_the_first_configured_format(site, make_app):
