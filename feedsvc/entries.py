@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from . import frontmatter
@@ -178,7 +178,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     unknown = sorted(set(meta) - KNOWN_KEYS, key=str)
     # Jekyll's way to hold an article back: publishing it would be the one
     # mistake a warning cannot take back, so it is taken as meant.
-    held_back = meta.get("published") is False and "draft" not in meta
+    held_back = meta.get("published") is False and meta.get("draft") is None
     if held_back:
         unknown.remove("published")
         warnings.append(Problem(path, "published", "published: false is read as draft: true (this site's key)",
@@ -253,9 +253,9 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     image_value = (_scalar(meta, "image", path) or "").strip()
     image = _absolute(image_value, link, path, "image") if image_value else None
 
-    draft = meta.get("draft", held_back)
+    draft = meta.get("draft")
     if draft is None:
-        draft = False
+        draft = held_back
     if not isinstance(draft, bool):
         hint = "; write it without quotes" if isinstance(draft, str) and draft.strip().lower() in (
             "true", "false", "yes", "no", "on", "off") else ""
@@ -367,9 +367,10 @@ def _shows_nothing(s: str) -> str:
     """What to add to "must not be empty" for a text of ``_INVISIBLE`` characters only."""
     if not s:
         return ""
-    seen = dict.fromkeys(c for c in s if c != " ")
-    names = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip() for c in seen)
-    return f": it has only characters that show as nothing ({names})"
+    seen = list(dict.fromkeys(c for c in s if c != " "))
+    names = ", ".join(f"U+{ord(c):04X} {unicodedata.name(c, '')}".rstrip() for c in seen[:3])
+    more = f" and {len(seen) - 3} more" if len(seen) > 3 else ""
+    return f": it has only characters that show as nothing ({names}{more})"
 
 
 MAX_NAMES = 100   # categories, and tags, per entry
@@ -428,7 +429,7 @@ def _author(v: Any, path: str, warnings: list[Problem]) -> Author | None:
         if not isinstance(name, str) or not _line(clean_text(name)):
             raise EntryError(path, "author", "an author mapping needs a name")
         if _INVISIBLE.fullmatch(_line(clean_text(name))):
-            raise EntryError(path, "author", "an author mapping needs a name" + _shows_nothing(_line(name)))
+            raise EntryError(path, "author", "an author mapping needs a name" + _shows_nothing(_line(clean_text(name))))
         unknown = set(v) - {"name", "email", "uri", "url"}
         if unknown:   # as for the front matter's own keys: a typo costs a warning, not the article
             warnings.append(Problem(path, "author", f"unknown field(s) ignored: {', '.join(sorted(map(str, unknown)))}",
@@ -543,6 +544,10 @@ class EntryCache:
     # The names the last load showed for files whose own names are not UTF-8:
     # another file may have the same one, which only a walk tells apart.
     bad_names: frozenset[str] = frozenset()
+    # Links the last load listed as leading outside the folder. Never read, so
+    # not looked at again unless named as changed: a site with articles linked
+    # in from elsewhere keeps its cheap refreshes.
+    outside: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -568,21 +573,16 @@ class LoadResult:
         return tuple(p for p in self.problems if p.severity == "error")
 
 
-def iter_entry_files(root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative posix path, absolute path) of every entry file, in path order.
-
-    Hidden files and folders (editor swap files, .git) are not entries; links
-    to folders are not followed. A link to a file outside the folder is listed
-    by ``scan_entry_files`` with an error, and never read.
-    """
-    return iter((rel, Path(full)) for rel, full, _ in scan_entry_files(root))
-
-
 Progress = tuple[int, Callable[[int], object]]
 
 
 def scan_entry_files(root: Path, progress: Progress | None = None, stat: bool = True) -> list[Scanned]:
-    """Like ``iter_entry_files``, with each file's stat (or the error) from the same walk.
+    """(relative posix path, absolute path, stat or the error that keeps it from
+    being read) of every entry file, in path order, from one walk.
+
+    Hidden files and folders (editor swap files, .git) are not entries; links
+    to folders are not followed. A link to a file outside the folder is listed
+    with an error, and never read.
 
     os.scandir gives the names and file types in one system call per folder;
     pathlib objects per file cost more than the stat itself on a large tree.
@@ -753,6 +753,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
         cache.scan = None
         cache.unread = frozenset()
         cache.bad_names = frozenset()
+        cache.outside = frozenset()
     problems: list[Problem] = []
     entries: list[Entry] = []
     reparsed = 0
@@ -795,13 +796,15 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     unreadable = False
     for rel, full, st in candidates:
         if isinstance(st, OSError):
-            unreadable = True
+            # A link still leading outside, as the last load listed it, is no change.
+            if st.strerror != OUTSIDE or rel not in cache.outside:
+                unreadable = True
             continue
         hit = cache.parsed.get(rel)
         if hit is None or st is None or hit[0] != (st.st_mtime_ns, st.st_size, st.st_ino):
             todo.append((rel, full))
     if not todo and not unreadable and cache.last is not None \
-            and cache.last.files == len(scanned) == len(cache.parsed):
+            and cache.last.files == len(scanned) == len(cache.parsed) + len(cache.outside):
         # Every file seen is known and unchanged, and there are as many as last
         # time: the same files (one gone and another new would be in ``todo``).
         return dataclasses.replace(cache.last, reparsed=0, removed=0)
@@ -814,7 +817,8 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
                 fresh[rel] = got
             else:
                 fresh[rel], stamps[rel] = got
-    if changed is not None and not unreadable and cache.last is not None and cache.last.files == len(cache.parsed):
+    if changed is not None and not unreadable and cache.last is not None \
+            and cache.last.files == len(cache.parsed) + len(cache.outside):
         present = {rel for rel, _, _ in candidates}
         gone = sorted(rel for rel in changed if rel in cache.parsed and rel not in present)
         came = sum(1 for rel in fresh if rel not in cache.parsed)
@@ -827,6 +831,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     drafts: list[tuple[str, Entry]] = []
     unread: list[str] = []      # to be read again by the next load, whatever it is told
     bad_names: list[str] = []   # never read: their shown names may be other files'
+    outside: list[str] = []     # links leading outside the folder: never read
     dropped = 0                 # files the cache held that could not be read: their entries are gone
     for rel, full, st in scanned:
         try:
@@ -848,7 +853,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
             if e.strerror == NOT_UTF8_NAME:
                 bad_names.append(rel)
             else:
-                unread.append(rel)
+                (outside if e.strerror == OUTSIDE else unread).append(rel)
                 if parsed_cache.pop(rel, None) is not None:
                     dropped += 1
             continue
@@ -885,7 +890,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     # When every file was read, each is in the cache under its own path (only
     # unreadable names can share one): any more there are files gone since.
     lost = set(parsed_cache).difference(rel for rel, _, st in scanned if not _bad_name(st)) \
-        if unread or bad_names or len(parsed_cache) != files else set()
+        if unread or bad_names or len(parsed_cache) + len(outside) != files else set()
     for path in lost:
         del parsed_cache[path]
     if files == 0:
@@ -894,6 +899,7 @@ def _load_entries(root: Path, site: SiteConfig, cache: EntryCache | None, change
     cache.last = LoadResult(tuple(entries), tuple(problems), files, reparsed, len(lost) + dropped)
     cache.slugs, cache.ids, cache.collided = by_slug, by_id, collided
     cache.unread = frozenset(unread)
+    cache.outside = frozenset(outside)
     cache.bad_names = frozenset(bad_names)
     return cache.last
 
@@ -958,6 +964,6 @@ def _patch(cache: EntryCache, fresh: Mapping[str, "Parsed | OSError"], stamps: M
     kept = [p for p in last.problems if p.path not in batch]
     added = [p for got in fresh.values() if isinstance(got, Parsed) for p in got.problems]
     problems = sorted((*kept, *added), key=lambda p: p.path)   # stable: a file's own order stays
-    cache.last = LoadResult(tuple(entries), tuple(problems), len(cache.parsed), 0, 0)
+    cache.last = LoadResult(tuple(entries), tuple(problems), len(cache.parsed) + len(cache.outside), 0, 0)
     return dataclasses.replace(cache.last, reparsed=len(fresh), removed=len(gone), replaced=tuple(pairs),
                                paths=frozenset(batch))

@@ -16,7 +16,7 @@ from feedsvc.entries import EntryCache, LoadResult, load_entries, parse_entry
 from feedsvc.model import Author, Entry, Problem
 from feedsvc.text import clean_utf8, unclean
 
-from .conftest import BASE_URL, NOW
+from .conftest import BASE_URL, NOW, entry_text
 
 UTC = dt.timezone.utc
 GOOD = {"title": "Good entry", "date": "2025-07-20T08:00:00+08:00"}
@@ -532,6 +532,12 @@ def test_published_false_holds_the_article_back_as_a_draft_with_a_warning(write_
     assert [(p.field, p.severity) for p in result.problems] == [("published", "warning")]
 
 
+def test_published_false_beside_an_empty_draft_holds_the_article_back(write_entry, config):
+    write_entry("post.md", "title: Held\ndate: 2025-07-26\npublished: false\ndraft:")
+    (e,) = load(config).entries
+    assert e.draft is True
+
+
 @pytest.mark.parametrize("extra", ["published: true", "published: 2025-07-26", "draft: false\npublished: false"])
 def test_published_other_than_false_alone_is_an_unknown_key_and_the_article_is_published(write_entry, config,
                                                                                           extra):
@@ -934,6 +940,36 @@ def test_symlink_leading_outside_the_folder_is_reported_and_never_read(write_ent
         [(rel, str(st)) for rel, _, st in walked]
 
 
+def test_a_link_out_of_the_folder_costs_refreshes_nothing_while_it_stays_so(write_entry, config, entries_dir,
+                                                                            tmp_path):
+    (tmp_path / "elsewhere.md").write_text("---\ntitle: Elsewhere\ndate: 2025-07-26\n---\nx\n")
+    a = write_entry("a.md", front(title="A"))
+    write_entry("b.md", front(title="B"))
+    try:
+        os.symlink(tmp_path / "elsewhere.md", entries_dir / "link.md")
+    except OSError:  # pragma: no cover - platforms without symlinks
+        pytest.skip("symlinks not available")
+    cache = EntryCache(config.site)
+    first = load_entries(entries_dir, config.site, cache)
+    # Nothing changed, walked again: the last load as it was, not a new one.
+    again = load_entries(entries_dir, config.site, cache)
+    assert again.entries is first.entries and again.unchanged
+    # An edit told by a watch is patched in, and the link is still reported.
+    _rewrite(a, entry_text(front(title="A2")))
+    patched = load_entries(entries_dir, config.site, cache, {"a.md"})
+    assert patched.replaced is not None and [e.title for e in patched.entries] == ["A2", "B"]
+    assert [p.path for p in patched.problems] == ["link.md"] and patched.files == 3
+    # Told of the link itself, still leading out: no change either.
+    assert load_entries(entries_dir, config.site, cache, {"link.md"}).unchanged
+    # The link made a file of the folder: read and published.
+    os.unlink(entries_dir / "link.md")
+    write_entry("link.md", front(title="Now inside"))
+    now = load_entries(entries_dir, config.site, cache, {"link.md"})
+    full = load_entries(entries_dir, config.site, EntryCache(config.site))
+    assert (now.entries, now.problems, now.files) == (full.entries, full.problems, full.files)
+    assert [e.title for e in now.entries] == ["A2", "B", "Now inside"] and now.problems == ()
+
+
 def test_links_to_folders_are_not_followed_so_no_loop_or_alias_publishes_twice(write_entry, config, entries_dir):
     write_entry("b/e1.md", front())
     try:
@@ -1247,7 +1283,8 @@ def _patched_loads_equal_full_loads(config: Config, rng: Any, make: Callable[[in
 def test_a_load_told_which_files_changed_equals_a_full_load_beside_unreadable_files(write_entry, config,
                                                                                     monkeypatch):
     """As above, with files that cannot be read among them: FIFOs, links to
-    nothing, and files whose read is refused (as another user's would be)."""
+    nothing, links out of the folder, and files whose read is refused (as
+    another user's would be)."""
     import errno
     import random
     from feedsvc import parsejob
@@ -1273,9 +1310,15 @@ def test_a_load_told_which_files_changed_equals_a_full_load_beside_unreadable_fi
         if roll < 0.15:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.mkfifo(path)
-        elif roll < 0.3:
+        elif roll < 0.22:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.symlink("missing.md", path)
+        elif roll < 0.3:   # a link out of the folder: listed with an error, never read
+            path.parent.mkdir(parents=True, exist_ok=True)
+            target = root.parent / "elsewhere" / f"f{i:03d}.md"
+            if roll < 0.27:
+                write_entry(f"../elsewhere/f{i:03d}.md", {"title": f"Outside {i}", "date": "2025-07-01"})
+            os.symlink(target, path)
         else:
             if roll < 0.45:
                 refused.add(rel)

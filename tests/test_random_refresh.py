@@ -81,14 +81,17 @@ def test_random_refreshes_publish_what_a_full_build_publishes(seed, make_config,
 
     def write(rel, data=None):
         (p := root / rel).parent.mkdir(parents=True, exist_ok=True)
-        if os.path.lexists(p) and not p.is_file():   # a FIFO or a link to nothing: never written through
+        if os.path.lexists(p) and (p.is_symlink() or not p.is_file()):   # a FIFO or a link: never written through
             p.unlink()
         p.write_text(text() if data is None else data)
         tick[0] += 1                              # a later mtime each time: no two versions share a stamp
         os.utime(p, ns=(t := 1_700_000_000_000_000_000 + tick[0] * 1_000_000, t))
 
-    # The entry files that can be read (FIFOs and links to nothing are listed, and reported, but never read).
-    present = lambda: {p.relative_to(root).as_posix() for p in root.rglob("*.md") if p.is_file()}   # noqa: E731
+    # The entry files that can be read (FIFOs and links to nothing or out of the
+    # folder are listed, and reported, but never read).
+    present = lambda: {p.relative_to(root).as_posix() for p in root.rglob("*.md")   # noqa: E731
+                       if p.is_file() and not p.is_symlink()}
+    (root.parent / "elsewhere.md").write_text("---\ntitle: Elsewhere\ndate: 2025-07-01\n---\nOut.\n")
 
     [write(f"d{i % 2}/f{i:02d}.md") for i in range(rng.randint(3, 12) if hostile else rng.randint(8, 25))]
     r = new_refresher(config, clock=clock)
@@ -113,7 +116,10 @@ def test_random_refreshes_publish_what_a_full_build_publishes(seed, make_config,
                     undo.append((rel, (root / rel).read_text(), None))
                     (root / rel).unlink()
                     if k < 0.36:                  # not gone: turned into a file that cannot be read
-                        os.mkfifo(root / rel) if k < 0.33 else os.symlink("missing.md", root / rel)
+                        if k < 0.33:
+                            os.mkfifo(root / rel)
+                        else:   # a link to nothing, or out of the folder (to a file there)
+                            os.symlink("missing.md" if k < 0.345 else root.parent / "elsewhere.md", root / rel)
                 told.add(rel)
             elif k < 0.65:
                 rel = rng.choice(files)
