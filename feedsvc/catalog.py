@@ -102,8 +102,12 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
 
     overrides = {name: s.slug for name, s in config.categories.items() if s.slug}
     # A name that differs from a configured one only in case is that category,
-    # as names that slugify alike are: not a category of its own under the made slug.
-    folded = {name.casefold(): slug for name, slug in overrides.items()}
+    # as names that slugify alike are: not a category of its own under the made
+    # slug. Unless it is configured itself, or two configured names fold alike.
+    folds: dict[str, list[str]] = {}
+    for name in config.categories:
+        folds.setdefault(name.casefold(), []).append(name)
+    folded = {key: overrides[names[0]] for key, names in folds.items() if len(names) == 1 and names[0] in overrides}
     slug_of: dict[str, str] = {}
     name_of: dict[str, str] = {}          # slug -> the name that owns it
     first_path: dict[str, str] = {}       # name -> where it was first seen
@@ -111,7 +115,8 @@ def build_catalog(entries: Iterable[Entry], config: Config, now: datetime) -> Ca
     def claim(name: str, where: str) -> None:
         if name in slug_of:
             return
-        slug = overrides.get(name) or folded.get(name.casefold()) or slugify(name)
+        slug = overrides.get(name) or (None if name in config.categories else folded.get(name.casefold())) \
+            or slugify(name)
         if not slug:
             problems.append(Problem(where, "categories", f"category {name!r} gives an empty slug; set one in "
                                     f"config.toml under [categories.\"{name}\"]"))

@@ -228,6 +228,17 @@ def test_a_case_variant_of_a_configured_name_joins_its_category_under_the_config
     assert p.path == "b.md" and "'world & u.s. news'" in p.message
 
 
+def test_a_configured_name_is_its_own_category_whatever_another_configured_name_folds_to(make_config):
+    config = make_config(categories={"World": {"slug": "w"}, "WORLD": {"title": "Caps desk"}})
+    es = [entry("a", NOW - DAY, "World"), entry("b", NOW - DAY, "WORLD", path="b.md"),
+          entry("c", NOW - DAY, "world", path="c.md")]
+    catalog = build_catalog(es, config, NOW)
+    got = {c.name: (c.slug, c.title, slugs(c.entries)) for c in catalog.categories}
+    assert got["World"][0] == "w" and got["WORLD"] == ("world", "Caps desk", ["b", "c"])
+    # "world" folds to two configured names: it is not given the configured slug "w".
+    assert "c" not in got["World"][2]
+
+
 def test_entry_listing_two_merged_names_appears_once_in_the_category(config):
     e = entry("a", NOW - DAY, "AI News", "AI-News")
     catalog = build_catalog([e], config, NOW)
