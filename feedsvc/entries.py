@@ -360,7 +360,7 @@ def _line(s: str | None) -> str:
 # between them: a title of only these passes "not empty" and shows as blank.
 _INVISIBLE = re.compile("[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
                         "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0"
-                        "\U0001d173-\U0001d17a\U000e0000-\U000e0fff ]+")
+                        "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff ]+")
 
 
 def _shows_nothing(s: str) -> str:

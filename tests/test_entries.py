@@ -604,7 +604,8 @@ def test_empty_title_is_an_error(load_bad, title):
     assert p.field == "title"
 
 
-@pytest.mark.parametrize("title", ["\u200b", "\u200b \u200d", "\ufeff\u2060", "\u00ad", "\u3164", "\U000e0041"])
+@pytest.mark.parametrize("title", ["\u200b", "\u200b \u200d", "\ufeff\u2060", "\u00ad", "\u3164", "\U000e0041",
+                                   "\U0001bca0"])
 def test_title_of_only_characters_that_show_nothing_is_an_error_naming_them(load_bad, title):
     p = load_bad(front(title=title))
     assert p.field == "title" and f"U+{ord(title[0]):04X}" in p.message
