@@ -519,9 +519,13 @@ def test_an_archive_page_number_is_named_as_it_was_asked(site, make_app):
 
 @pytest.mark.parametrize("change", ["edited", "removed", "broken"])
 def test_a_page_rendered_on_request_never_mixes_a_file_changed_since_the_feeds_were_published(
-        site, make_app, write_entry, entries_dir, change):
+        site, make_app, write_entry, entries_dir, change, monkeypatch):
     app = make_app(feeds={"max_entries": 1})
     client = app.test_client()
+    # The refresh a stale page asks for is noted, not run behind the requests:
+    # run, it could publish the change before the next request below.
+    asked: list[bool] = []
+    monkeypatch.setattr(get_app_service(app), "_refresh_behind", lambda: asked.append(True))
     if change == "edited":
         write_entry("b.md", {"title": "Beta, rewritten", "date": "2025-07-20T00:00:00Z"}, "New words.\n")
     elif change == "removed":
@@ -535,6 +539,7 @@ def test_a_page_rendered_on_request_never_mixes_a_file_changed_since_the_feeds_w
         assert r.status_code == 503 and r.headers["Retry-After"] == "5", path
     assert client.get("/articles/a/").status_code == 200              # its own file is as published
     assert client.get("/feed.json").status_code == 200                 # rendered at the refresh: as published
+    assert asked, "a stale page asks for the refresh that publishes the change"
     get_app_service(app).refresh()
     after = client.get("/articles/b/")
     if change == "edited":
