@@ -181,7 +181,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
     held_back = meta.get("published") is False and meta.get("draft") is None
     if held_back:
         unknown.remove("published")
-        warnings.append(Problem(path, "published", "published: false is read as draft: true (this site's key)",
+        warnings.append(Problem(path, "published", "false is read as draft: true (the key this site uses)",
                                 severity="warning"))
     if unknown:
         warnings.append(Problem(path, "front matter", f"unknown key(s) ignored: {', '.join(map(str, unknown))}",
