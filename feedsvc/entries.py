@@ -188,9 +188,7 @@ def _parse(raw: bytes, path: str, site: SiteConfig, warnings: list[Problem], fil
                                 severity="warning"))
 
     title = _line(_scalar(meta, "title", path, required=True))
-    if not title:
-        raise EntryError(path, "title", "must not be empty")
-    if _INVISIBLE.fullmatch(title):
+    if not title or _INVISIBLE.fullmatch(title):
         raise EntryError(path, "title", "must not be empty" + _shows_nothing(title))
 
     if meta.get("date") is None:
@@ -425,11 +423,9 @@ def _author(v: Any, path: str, warnings: list[Problem]) -> Author | None:
             raise EntryError(path, "author", "must not be empty" + _shows_nothing(name))
         return Author(name)
     if isinstance(v, dict):
-        name = v.get("name")
-        if not isinstance(name, str) or not _line(clean_text(name)):
-            raise EntryError(path, "author", "an author mapping needs a name")
-        if _INVISIBLE.fullmatch(_line(clean_text(name))):
-            raise EntryError(path, "author", "an author mapping needs a name" + _shows_nothing(_line(clean_text(name))))
+        name = _line(clean_text(v["name"])) if isinstance(v.get("name"), str) else ""
+        if not name or _INVISIBLE.fullmatch(name):
+            raise EntryError(path, "author", "an author mapping needs a name" + _shows_nothing(name))
         unknown = set(v) - {"name", "email", "uri", "url"}
         if unknown:   # as for the front matter's own keys: a typo costs a warning, not the article
             warnings.append(Problem(path, "author", f"unknown field(s) ignored: {', '.join(sorted(map(str, unknown)))}",
@@ -442,7 +438,7 @@ def _author(v: Any, path: str, warnings: list[Problem]) -> Author | None:
             if not isinstance(uri, str) or not _is_http_url(uri.strip()):
                 raise EntryError(path, "author.uri", f"expected an absolute http(s) URL, got {_short(uri)}")
             uri = _ascii_url(uri.strip(), path, "author.uri")
-        return Author(_line(clean_text(name)), email.strip() if email else None, uri)
+        return Author(name, email.strip() if email else None, uri)
     raise EntryError(path, "author", f"expected a name or {{name, email, uri}}, got {type(v).__name__}")
 
 
