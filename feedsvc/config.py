@@ -354,7 +354,7 @@ def config_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | No
         if section not in known:
             raise ConfigError(section, f"unknown section [{section}] (known: {', '.join(sorted(known))})", source=src)
         if not isinstance(body, Mapping):
-            raise ConfigError(section, f"[{section}] must be a table", source=src)
+            raise ConfigError(section, f"[{section}] must be a table" + _table_hint(section, body), source=src)
     for section, body in data.items():
         if section == "categories":
             continue
@@ -429,6 +429,15 @@ def config_from_mapping(data: Mapping[str, Any], environ: Mapping[str, str] | No
         admin_token=token,
         source=source,
     )
+
+
+def _table_hint(section: str, body: Any) -> str:
+    """What to write instead, when a section was written as ``[[section]]`` (a list of tables)."""
+    if not (isinstance(body, list) and body and all(isinstance(b, Mapping) for b in body)):
+        return ""
+    if section == "categories":
+        return ' of categories by name: write [categories."World & U.S. News"], not [[categories]] with a name key'
+    return f", written once: [{section}], not [[{section}]]"
 
 
 def _categories(table: Mapping[str, Any], src: str | None) -> dict[str, CategorySettings]:

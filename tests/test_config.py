@@ -289,6 +289,16 @@ def test_section_that_is_not_a_table_is_an_error(tmp_path):
     assert err.key == "feeds"
 
 
+@pytest.mark.parametrize(("text", "key", "hint"), [
+    (MINIMAL + '[[categories]]\nname = "AI"\nslug = "ai"\n', "categories", '[categories."World & U.S. News"]'),
+    (MINIMAL + "[[refresh]]\ninterval_seconds = 60\n", "refresh", "[refresh], not [[refresh]]"),
+])
+def test_a_section_written_as_a_list_of_tables_says_how_to_write_it(tmp_path, text, key, hint):
+    err = error(write(tmp_path, text))
+    assert err.key == key
+    assert hint in err.message
+
+
 @pytest.mark.parametrize(
     ("extra", "key"),
     [
