@@ -65,6 +65,7 @@ def status() -> Response:
         schedule = {"pid": os.getpid(), "interval_seconds": service.config.refresh_interval,
                     **{k: v.isoformat() if v else None for k, v in service.scheduler.next_runs().items()}}
     feeds = snap.feed_paths
+    made = _made(snap, service, last)
     websub, websub_by = service.websub_status()
     return _json({
         "version": __version__,
@@ -78,13 +79,26 @@ def status() -> Response:
             "entries": snap.entry_count,
             "categories": len(snap.categories),
             "feeds": len(feeds),
-            "scheduled": (last or {}).get("scheduled"),
-            "drafts": (last or {}).get("drafts"),
+            # Of the refresh that made the snapshot served: a failed one since counted nothing.
+            "scheduled": (made or {}).get("scheduled"),
+            "drafts": (made or {}).get("drafts"),
         },
         "problems": (last or {}).get("problems", []),
         "websub": websub,
         "websub_by_pid": websub_by,
     })
+
+
+def _made(snap: Any, service: Any, last: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The report of the refresh that made ``snap``: kept in its manifest when it was read
+    from the cache folder, else this process's last successful one."""
+    manifest = getattr(snap, "manifest", None)
+    if isinstance(manifest, dict) and isinstance(manifest.get("report"), dict):
+        return manifest["report"]
+    if last is not None and last.get("ok"):
+        return last
+    ok = service.refresher.last_ok
+    return ok.as_dict() if ok is not None else None
 
 
 def _brief(report: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -108,6 +108,25 @@ def test_status_shows_last_refresh_counts_and_problems(site, app, write_entry):
     assert s["problems"][0]["line"] >= 2 and s["problems"][0]["field"] == "front matter"
 
 
+@pytest.mark.parametrize("cached", [False, True], ids=["in-memory", "cache-folder"])
+def test_status_counts_stay_those_of_the_feeds_served_after_a_failed_refresh(site, write_entry, make_app,
+                                                                              entries_dir, tmp_path, cached):
+    write_entry("draft.md", {"title": "Draft", "date": "2025-07-02T00:00:00Z", "draft": True})
+    write_entry("later.md", {"title": "Later", "date": "2026-07-02T00:00:00Z"})
+    app = make_app(**({"cache": {"path": str(tmp_path / "cache")}} if cached else {}))
+    service = get_app_service(app)
+    assert service.refresh().ok
+    client = app.test_client()
+    before = client.get("/status").get_json()["counts"]
+    assert before == {"entries": 1, "categories": 1, "feeds": 6, "scheduled": 1, "drafts": 1}
+    entries_dir.rename(tmp_path / "moved")
+    assert not service.refresh().ok
+    s = client.get("/status").get_json()
+    assert s["last_refresh"]["ok"] is False
+    assert s["counts"] == before
+    assert client.get("/feed.rss").status_code == 200
+
+
 def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock):
     import datetime as dt
     clock.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # the scheduler runs on real time
