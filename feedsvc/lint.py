@@ -13,6 +13,7 @@ from .model import Entry, Problem
 FEED_SIZE_LIMIT = 1_000_000
 _URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
 _ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//|#)")
+_HTML_SPACE = " \t\n\f\r"
 
 
 def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
@@ -26,7 +27,9 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
             out.append(Problem(e.path, "summary", f"no summary, and the first paragraph is {len(first)} "
                                f"characters: readers see it cut at {SUMMARY_LIMIT}; add a summary",
                                severity="warning"))
-        relative = [u for u in _URL_ATTR.findall(markdown_to_html(body)) if u and not _ABSOLUTE.match(u)]
+        # A browser strips the spaces around a URL: " javascript:x" is no relative link.
+        urls = (u.strip(_HTML_SPACE) for u in _URL_ATTR.findall(markdown_to_html(body)))
+        relative = [u for u in urls if u and not _ABSOLUTE.match(u)]
         if relative:
             shown = ", ".join(relative[:3]) + (", ..." if len(relative) > 3 else "")
             out.append(Problem(e.path, "body", f"{len(relative)} relative link(s) made absolute against "

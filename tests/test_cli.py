@@ -87,6 +87,17 @@ def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
     assert ("ahead.md", "updated") in warnings      # published, updated in the future
 
 
+def test_check_lists_as_made_absolute_only_links_that_were_relative(cfg, tmp_path):
+    (tmp_path / "entries" / "raw.md").write_text(
+        "---\ntitle: Raw\ndate: 2025-07-03T00:00:00Z\n---\n"
+        '<a href=" javascript:alert(1)">x</a> <a href="\thttps://example.com/">y</a> [z](#top)\n\n'
+        '<a href=" ../notes/ ">n</a>\n', encoding="utf-8")
+    r = run("check", "--config", str(cfg), "--json")
+    (body,) = [p for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("raw.md", "body")]
+    assert body["message"].startswith("1 relative link(s) made absolute")
+    assert body["message"].endswith(": ../notes/")
+
+
 def test_check_warns_about_feeds_over_a_megabyte(tmp_path):
     cfg = write_config(tmp_path)
     big = ("Lorem ipsum dolor sit amet. " * 2000 + "\n\n") * 2
