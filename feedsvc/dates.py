@@ -46,7 +46,13 @@ def parse_when_noted(value: object, zone: ZoneInfo) -> tuple[dt.datetime, dt.dat
     else:
         raise ValueError(f"expected a date, got {type(value).__name__} {value!r}")
     note = None
-    if local.tzinfo is None or local.utcoffset() is None:
+    try:
+        offset = local.utcoffset()
+    except ValueError:   # dateutil reads "+24:00" into a zone that refuses to give its offset
+        shown = f"'{value}'" if isinstance(value, str) else "its offset"
+        raise ValueError(f"{shown}: an offset from UTC must be less than 24 hours (real zones run from "
+                         f"-12:00 to +14:00)") from None
+    if offset is None:
         local = local.replace(tzinfo=zone)
         note = _dst_note(local)
     try:

@@ -146,6 +146,15 @@ def test_an_instant_the_sites_zone_cannot_show_is_refused_not_crashed():
         parse_when("0001-01-01T00:00:00Z", NEW_YORK)
 
 
+@pytest.mark.parametrize("text", ["2025-07-26T09:30:00+24:00", "2025-07-26 09:30 +2400",
+                                  "Sat, 26 Jul 2025 09:30:00 +2500", "2025-07-26T09:30:00-25:00"])
+def test_an_offset_of_a_day_or_more_is_refused_with_the_value_and_the_range(text):
+    with pytest.raises(ValueError) as e:
+        parse_when(text, SHANGHAI)
+    assert str(e.value) == (f"'{text}': an offset from UTC must be less than 24 hours "
+                            f"(real zones run from -12:00 to +14:00)")
+
+
 @pytest.mark.parametrize("text, read, other", [
     ("07/08/2025", "2025-07-08", "2025-08-07"),
     ("25-11-21", "2021-11-25", "2025-11-21"),
