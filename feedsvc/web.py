@@ -7,6 +7,7 @@ nothing a client sends can produce a traceback in the response.
 from __future__ import annotations
 
 import logging
+import os
 from typing import NoReturn
 
 from flask import Blueprint, Response, current_app, request
@@ -52,6 +53,11 @@ def _respond(path: str, missing: str) -> Response:
     try:
         res = snap.get(path) if request.path == path else None
     except StaleEntry as e:
+        if not os.path.isdir(snap.config.entries_path):
+            # Unmounted or moved: no refresh can publish anything until it is back
+            # (the scheduled ones notice), and the feeds as published stay served.
+            raise ServiceUnavailable("the entries folder pages are rendered from cannot be read now; the feeds "
+                                     "stay served (see /status).", retry_after=NOT_READY_RETRY) from None
         # Neither the page as published (its file changed) nor a mix of the two.
         get_service().entry_changed(e.path)
         raise ServiceUnavailable("an entry this page shows changed since the feeds were published; a refresh is "

@@ -506,6 +506,23 @@ def test_redirects_lead_to_base_url_whatever_the_request_says(site, make_app, ba
     assert r.headers["Location"] == f"{public}/categories/science/?utm=x&y=%2F"
 
 
+def test_a_page_asked_for_while_the_entries_folder_is_gone_says_so_and_asks_no_refresh(
+        site, make_app, entries_dir, tmp_path, monkeypatch):
+    app = make_app()
+    client = app.test_client()
+    asked: list[bool] = []
+    monkeypatch.setattr(get_app_service(app), "_refresh_behind", lambda: asked.append(True))
+    entries_dir.rename(tmp_path / "unmounted")
+    r = client.get("/articles/b/")
+    assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+    text = r.get_data(as_text=True)
+    assert "entries folder" in text and "changed since" not in text and str(tmp_path) not in text
+    assert client.get("/feed.rss").status_code == 200
+    assert not asked, "no refresh can publish anything while the folder is gone"
+    (tmp_path / "unmounted").rename(entries_dir)
+    assert client.get("/articles/b/").status_code == 200
+
+
 def test_an_archive_page_number_is_named_as_it_was_asked(site, make_app):
     client = make_app(feeds={"max_entries": 1}).test_client()
     assert client.get("/archive/1/feed.rss").status_code == 200
