@@ -9,6 +9,7 @@ from .catalog import Catalog
 from .config import Config
 from .markdown import SUMMARY_LIMIT, first_paragraph_text, markdown_to_html
 from .model import Entry, Problem
+from .text import clean_text, unclean
 
 FEED_SIZE_LIMIT = 1_000_000
 _URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
@@ -27,8 +28,16 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
             out.append(Problem(e.path, "summary", f"no summary, and the first paragraph is {len(first)} "
                                f"characters: readers see it cut at {SUMMARY_LIMIT}; add a summary",
                                severity="warning"))
+        html = markdown_to_html(body)
+        # The body was cleaned at load: what is left to remove came from references (&#1;).
+        removed, _ = unclean(html)
+        if removed:
+            seen = list(dict.fromkeys(f"U+{ord(c):04X}" for c in html if clean_text(c) != c))
+            out.append(Problem(e.path, "body", f"removed {removed} character reference(s) to characters XML "
+                               f"cannot carry ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''})",
+                               severity="warning"))
         # A browser strips the spaces around a URL: " javascript:x" is no relative link.
-        urls = (u.strip(_HTML_SPACE) for u in _URL_ATTR.findall(markdown_to_html(body)))
+        urls = (u.strip(_HTML_SPACE) for u in _URL_ATTR.findall(html))
         relative = [u for u in urls if u and not _ABSOLUTE.match(u)]
         if relative:
             shown = ", ".join(relative[:3]) + (", ..." if len(relative) > 3 else "")

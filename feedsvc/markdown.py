@@ -53,28 +53,15 @@ _CLEAN_CONTENT = {"script", "style", "iframe", "object", "embed", "noscript", "t
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 
 
-_CHAR_REF = re.compile(r"&#(?:[xX]([0-9a-fA-F]{1,8})|([0-9]{1,10}));")
+# cmark writes U+FFFE and U+FFFF, named by a reference, as bytes that are not
+# UTF-8 (its Python binding then raises): such references go before parsing.
+# A reference to any other character XML cannot carry (&#1;) is decoded by
+# cmark in text and kept as written in code, so the output is cleaned instead.
+_NONCHARACTER_REF = re.compile(r"&#(?:[xX]0*[fF]{3}[eEfF]|0*6553[45]);")
 
 
-def _xml_char(code: int) -> bool:
-    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xD7FF
-            or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF)
-
-
-def _neutralize_char_refs(text: str) -> str:
-    """Character references to code points XML cannot carry become U+FFFD.
-
-    cmark turns ``&#xFFFE;`` into bytes that are not UTF-8 (and its Python
-    binding then raises), and ``&#1;`` into a control character lxml refuses.
-    """
-    if "&#" not in text:
-        return text
-
-    def fix(m: re.Match[str]) -> str:
-        code = int(m.group(1), 16) if m.group(1) else int(m.group(2))
-        return m.group(0) if _xml_char(code) else "\ufffd"
-
-    return _CHAR_REF.sub(fix, text)
+def _without_noncharacter_refs(text: str) -> str:
+    return _NONCHARACTER_REF.sub("", text) if "&#" in text else text
 
 
 # cmarkgfm's own wrappers never free the document tree nor the rendered
@@ -97,7 +84,7 @@ def _address(pointer: object) -> int:
 @contextlib.contextmanager
 def _parsed(text: str, options: int) -> Iterator[tuple[int, int]]:
     """(the document's root node, the parser's extensions) of ``text``, freed on leaving."""
-    data = _neutralize_char_refs(text).encode("utf-8")
+    data = _without_noncharacter_refs(text).encode("utf-8")
     parser = _lib.cmark_parser_new(options)
     try:
         for ext in _EXTENSION_PTRS:
@@ -283,15 +270,20 @@ def _render(text: str, base: str, lead: bool) -> tuple[str, str]:
     # javascript:/vbscript:/file: and non-image data: URLs, so its output needs
     # only the URL pass, not a full sanitiser run (the larger part of the cost).
     options = _OPTIONS if raw_html else _SAFE_OPTIONS
+    # The body was cleaned at load: only a character reference can bring back
+    # what XML cannot carry, and most bodies have none.
+    refs = "&#" in text
     with _parsed(text, options) as (root, extensions):
         html = _node_html(root, options, extensions)
-        summary = shorten(_lead(root, options, extensions, raw_html)) if lead else ""
+        summary = _lead(root, options, extensions, raw_html) if lead else ""
+    if refs and summary:
+        summary = " ".join(clean_text(summary).split())
+    summary = shorten(summary)
     if raw_html:
         return clean_text(sanitize(html, base)), summary
     # HTML5 void elements, as nh3 writes them ("/>" cannot occur in escaped text).
-    # The body was cleaned at load and references are neutralised, so the
-    # output needs no second pass for control characters.
-    return _absolutize(html.replace(" />", ">"), base), summary
+    out = _absolutize(html.replace(" />", ">"), base)
+    return (clean_text(out) if refs else out), summary
 
 
 # What the summary's text is taken from is found in cmark's document tree (the

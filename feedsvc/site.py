@@ -44,11 +44,12 @@ log = logging.getLogger("feedsvc.render")
 # bump the second part with any change to the bytes rendered from the same
 # inputs, or a service upgraded on its cache folder keeps serving what the
 # older code rendered until each entry changes.
-RENDERING = f"{__version__}/7"   # 3: default summaries (CommonMark first paragraph, grapheme cut); text direction
+RENDERING = f"{__version__}/8"   # 3: default summaries (CommonMark first paragraph, grapheme cut); text direction
                                  # 4: summaries from cmark's tree; ids, audio, video, srcset kept; lone '%' encoded
                                  # 5: lang/title kept, cite checked, code text untouched, no nested code in summaries
                                  # 6: a URL ending in '=' hides no attribute; no srcset URL ends in a comma
                                  # 7: the OPML's folder outline has a text only
+                                 # 8: references to characters XML cannot carry dropped, kept as written in code
 ASSETS = {"/style.css": "style.css", "/feed.css": "feed.css"}
 CSS_TYPE = "text/css; charset=utf-8"
 # Article and archive pages rendered on request are kept up to this many bytes

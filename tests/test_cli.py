@@ -98,6 +98,15 @@ def test_check_lists_as_made_absolute_only_links_that_were_relative(cfg, tmp_pat
     assert body["message"].endswith(": ../notes/")
 
 
+def test_check_warns_of_references_to_characters_xml_cannot_carry(cfg, tmp_path):
+    (tmp_path / "entries" / "refs.md").write_text(
+        "---\ntitle: Refs\ndate: 2025-07-03T00:00:00Z\n---\nA &#x1; B &#8; C &#1; D `&#2;`\n", encoding="utf-8")
+    r = run("check", "--config", str(cfg), "--json")
+    (body,) = [p for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("refs.md", "body")]
+    assert body["severity"] == "warning"
+    assert body["message"] == "removed 3 character reference(s) to characters XML cannot carry (U+0001, U+0008)"
+
+
 def test_check_warns_about_feeds_over_a_megabyte(tmp_path):
     cfg = write_config(tmp_path)
     big = ("Lorem ipsum dolor sit amet. " * 2000 + "\n\n") * 2

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from feedsvc.markdown import first_paragraph_text, render_body, shorten
+from feedsvc.markdown import first_paragraph_text, render_body, render_entry, shorten
 
 ARTICLE = "https://news.example.org/articles/ai-body/"
 
@@ -364,11 +364,26 @@ def test_one_very_long_word_is_cut_inside_it():
     assert out == "x" * 99 + "\u2026"
 
 
-def test_character_references_xml_cannot_carry_become_replacement_characters():
-    html = render("a &#1; b &#xFFFE; c &#128512;\n")
-    assert html == "<p>a \ufffd b \ufffd c \U0001F600</p>\n"
+def test_character_references_xml_cannot_carry_are_dropped_as_such_characters_are():
+    html = render("a &#1;b &#xFFFE;c &#x85;d &#65535;e &#128512;\n")
+    assert html == "<p>a b c d e \U0001F600</p>\n"
     with_raw_html = render("<b>&#x0B;</b> &#xFFFF;\n")
     assert "\x0b" not in with_raw_html and "\uffff" not in with_raw_html
+
+
+def test_a_reference_commonmark_reads_as_a_replacement_character_stays_one():
+    # CommonMark: "&#0;" and references past U+10FFFF are U+FFFD.
+    assert render("a &#0; b &#x110000; c\n") == "<p>a \ufffd b \ufffd c</p>\n"
+
+
+def test_a_character_reference_in_code_stays_as_written():
+    assert render("`&#1;` and\n\n    &#x1;\n") == \
+        "<p><code>&amp;#1;</code> and</p>\n<pre><code>&amp;#x1;\n</code></pre>\n"
+
+
+def test_a_summary_drops_characters_xml_cannot_carry_from_references():
+    _, summary = render_entry("Before&#1; &#x7; after.\n", "https://news.example.org/articles/x/")
+    assert summary == "Before after."
 
 
 def test_a_body_the_renderer_cannot_take_is_published_as_text(monkeypatch):
