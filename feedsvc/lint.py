@@ -7,7 +7,7 @@ from typing import Iterable, Mapping
 
 from .catalog import Catalog
 from .config import Config
-from .markdown import SUMMARY_LIMIT, first_paragraph_text, markdown_to_html
+from .markdown import SUMMARY_LIMIT, first_paragraph_text, html_as_written
 from .model import Entry, Problem
 from .text import clean_text, unclean
 
@@ -28,7 +28,7 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
             out.append(Problem(e.path, "summary", f"no summary, and the first paragraph is {len(first)} "
                                f"characters: readers see it cut at {SUMMARY_LIMIT}; add a summary",
                                severity="warning"))
-        html = markdown_to_html(body)
+        html = html_as_written(body)
         # The body was cleaned at load: what is left to remove came from references (&#1;).
         removed, _ = unclean(html)
         if removed:

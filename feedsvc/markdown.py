@@ -99,14 +99,29 @@ def _parsed(text: str, options: int) -> Iterator[tuple[int, int]]:
         _lib.cmark_parser_free(parser)
 
 
-def markdown_to_html(text: str) -> str:
-    with _parsed(text, _OPTIONS) as (root, extensions):
-        return _node_html(root, _OPTIONS, extensions)
+def html_as_written(text: str) -> str:
+    """The body's HTML as published, but with its URLs as written: what ``feedsvc
+    check`` tells relative links and dropped characters from."""
+    raw_html = _RAW_HTML.search(text) is not None
+    options = _OPTIONS if raw_html else _SAFE_OPTIONS
+    with _parsed(text, options) as (root, extensions):
+        html = _node_html(root, options, extensions)
+    return _cleaned(html) if raw_html else html
 
 
 def sanitize(fragment: str, base: str) -> str:
     """Strip what a feed reader must never run, and make URLs absolute against ``base``."""
-    cleaned = nh3.clean(
+    cleaned = _cleaned(fragment)
+    # html5ever leaves '"' unescaped in text: an attribute-like run in prose or
+    # code ('<code>src="a.png"</code>') must stay as written, so only tags are
+    # looked into (its text escapes '<', and it quotes every attribute value).
+    if '="' not in cleaned:
+        return cleaned
+    return _TAG.sub(lambda t: _absolutize(t.group(0), base), cleaned)
+
+
+def _cleaned(fragment: str) -> str:
+    return nh3.clean(
         fragment,
         tags=_TAGS,
         attributes=_ATTRIBUTES,
@@ -115,12 +130,6 @@ def sanitize(fragment: str, base: str) -> str:
         url_schemes=_SAFE_SCHEMES,
         strip_comments=True,
     )
-    # html5ever leaves '"' unescaped in text: an attribute-like run in prose or
-    # code ('<code>src="a.png"</code>') must stay as written, so only tags are
-    # looked into (its text escapes '<', and it quotes every attribute value).
-    if '="' not in cleaned:
-        return cleaned
-    return _TAG.sub(lambda t: _absolutize(t.group(0), base), cleaned)
 
 
 _TAG = re.compile(r'<[A-Za-z][^\s/>]*(?:\s+[^\s"\'>/=]+(?:="[^"]*")?)*\s*/?>')

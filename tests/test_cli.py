@@ -87,11 +87,12 @@ def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
     assert ("ahead.md", "updated") in warnings      # published, updated in the future
 
 
-def test_check_lists_as_made_absolute_only_links_that_were_relative(cfg, tmp_path):
+def test_check_lists_as_made_absolute_only_relative_links_that_are_published(cfg, tmp_path):
     (tmp_path / "entries" / "raw.md").write_text(
         "---\ntitle: Raw\ndate: 2025-07-03T00:00:00Z\n---\n"
         '<a href=" javascript:alert(1)">x</a> <a href="\thttps://example.com/">y</a> [z](#top)\n\n'
-        '<a href=" ../notes/ ">n</a>\n', encoding="utf-8")
+        '<a href=" ../notes/ ">n</a> <script src="tracker.js"></script> <iframe src="embed/"></iframe>\n',
+        encoding="utf-8")
     r = run("check", "--config", str(cfg), "--json")
     (body,) = [p for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("raw.md", "body")]
     assert body["message"].startswith("1 relative link(s) made absolute")
@@ -100,11 +101,12 @@ def test_check_lists_as_made_absolute_only_links_that_were_relative(cfg, tmp_pat
 
 def test_check_warns_of_references_to_characters_xml_cannot_carry(cfg, tmp_path):
     (tmp_path / "entries" / "refs.md").write_text(
-        "---\ntitle: Refs\ndate: 2025-07-03T00:00:00Z\n---\nA &#x1; B &#8; C &#1; D `&#2;`\n", encoding="utf-8")
+        "---\ntitle: Refs\ndate: 2025-07-03T00:00:00Z\n---\nA &#x1; B &#8; C &#1; D `&#2;` <b>&#3;</b>\n", encoding="utf-8")
     r = run("check", "--config", str(cfg), "--json")
     (body,) = [p for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("refs.md", "body")]
     assert body["severity"] == "warning"
-    assert body["message"] == "removed 3 character reference(s) to characters XML cannot carry (U+0001, U+0008)"
+    assert body["message"] == ("removed 4 character reference(s) to characters XML cannot carry "
+                               "(U+0001, U+0008, U+0003)")
 
 
 def test_check_warns_about_feeds_over_a_megabyte(tmp_path):
