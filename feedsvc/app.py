@@ -33,12 +33,15 @@ class _PublicURLs(Flask):
         return adapter
 
 
-def create_app(config: Config | None = None, *, start_scheduler: bool = False, clock: Clock = utcnow) -> Flask:
-    """Build the app and render the feeds once before it serves.
+def create_app(config: Config | None = None, *, start_scheduler: bool = False, clock: Clock = utcnow,
+               render_behind: bool = False) -> Flask:
+    """Build the app and render the feeds once before it serves, or, with
+    ``render_behind`` (``feedsvc serve``'s workers), while it serves.
 
-    The scheduler starts when ``start_scheduler`` is true (``feedsvc serve``) or
-    else with the first request the process serves. A process that never serves,
-    such as the parent of Flask's reloader, never starts one.
+    The scheduler starts when ``start_scheduler`` is true (``feedsvc serve``),
+    after that first render, or else with the first request the process serves.
+    A process that never serves, such as the parent of Flask's reloader, never
+    starts one.
     """
     if config is None:
         config = load_config(None, os.environ)
@@ -57,7 +60,8 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
     app.register_blueprint(bp)
     app.register_blueprint(ops_bp)
     service.refresher.listeners.append(metrics.record_refresh)
-    service.start(lead=start_scheduler)
+    then = service.start_scheduler if config.scheduler_enabled and start_scheduler else None
+    service.start(lead=start_scheduler, behind=render_behind, then=then)
     from .fastpath import FastFeeds
     app.wsgi_app = FastFeeds(app.wsgi_app, service)  # type: ignore[method-assign]
 
@@ -67,13 +71,17 @@ def create_app(config: Config | None = None, *, start_scheduler: bool = False, c
             service.store.poll()
 
     if config.scheduler_enabled:
-        if start_scheduler:
-            service.start_scheduler()
-        else:
-            @app.before_request
-            def _start_on_first_request() -> None:
+        if not start_scheduler:
+            # Around the fast path too: a process polled only for feeds (which
+            # never reach Flask's before_request) must still refresh them.
+            serve = app.wsgi_app
+
+            def start_on_first_request(environ: Any, start_response: Any) -> Any:
                 if not service.scheduler.running:
                     service.start_scheduler()
+                return serve(environ, start_response)
+
+            app.wsgi_app = start_on_first_request  # type: ignore[method-assign]
         atexit.register(service.shutdown)
         # A worker process of a server started through multiprocessing ends with
         # os._exit, which skips atexit; its finalizers still run.

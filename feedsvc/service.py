@@ -7,7 +7,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Callable
 
 from .config import Config
 from .priority import behind_requests
@@ -192,7 +192,27 @@ class Service:
         log.warning("the scheduler process %s did not answer a refresh request; refreshing here", leader)
         return self.refresh()
 
-    def start(self, lead: bool = False) -> None:
+    def start(self, lead: bool = False, behind: bool = False, then: Callable[[], None] | None = None) -> None:
+        """``first_start``, then ``then`` (the scheduler's start, say).
+
+        ``behind``: a first render runs in a thread of its own, and the process
+        answers meanwhile: feeds and pages with 503 and Retry-After, /healthz
+        with 200. A server's worker needs this: one that answers nothing for
+        the 20 s of a first render at 100k entries is refused by clients and
+        failed by a load balancer's health checks, which may restart it.
+        """
+        if behind and not self.store.current.generation:
+            def first() -> None:
+                self.first_start(lead)
+                if then is not None and not self._stopping:
+                    then()
+            threading.Thread(target=first, name="feedsvc-first-render", daemon=True).start()
+            return
+        self.first_start(lead)
+        if then is not None:
+            then()
+
+    def first_start(self, lead: bool = False) -> None:
         """Render at once if nothing is on disk yet; else serve the last snapshot and refresh behind it.
 
         With several workers, the one elected to run the scheduler does that

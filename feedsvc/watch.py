@@ -33,7 +33,9 @@ class FolderWatch:
     def __init__(self, root: Path) -> None:
         self.path = root
         self.root = os.path.realpath(root)
-        self._lock = threading.Lock()
+        # Reentrant: take() stops and restarts the watch holding it, and a stop
+        # from another thread (the service shutting down) waits for a take.
+        self._lock = threading.RLock()
         self._inotify = None
         self._folders: dict[int, str] = {}     # watch descriptor -> folder, relative ('' for the root)
         self._complete = False                  # True once a walk has been taken as the baseline
@@ -130,8 +132,9 @@ class FolderWatch:
             self._complete = False
 
     def stop(self) -> None:
-        ino, self._inotify = self._inotify, None
-        self._complete = False
+        with self._lock:
+            ino, self._inotify = self._inotify, None
+            self._complete = False
         if ino is not None:
             try:
                 ino.close()

@@ -8,10 +8,49 @@ any other start.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
+from typing import Any
 
-from .app import create_app
-from .cli import setup_logging
-from .config import load_config
+_STOPS = (signal.SIGTERM, signal.SIGINT)
+_asked: list[int] = []
+
+
+def _remember(signum: int, frame: Any) -> None:
+    _asked.append(signum)
+
+
+def _hold_early_stops() -> None:
+    """Keep a stop asked for while this worker starts, and pass it on once it can be obeyed.
+
+    granian forks a worker with its main process's signal handlers and puts
+    the worker's own in place only after importing the app: a SIGTERM in
+    between ran the main process's handler on the worker's copy of it, which
+    does nothing there, and the worker served on until the main process
+    killed it 10 s later. gunicorn puts its handlers in place before loading
+    the app, and they are left alone.
+    """
+    if getattr(signal.getsignal(signal.SIGTERM), "__name__", "") != "signal_handler_interrupt":
+        return
+    for sig in _STOPS:
+        signal.signal(sig, _remember)
+
+    def pass_on() -> None:
+        deadline = time.monotonic() + 60
+        while signal.getsignal(signal.SIGTERM) is _remember and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if _asked:
+            os.kill(os.getpid(), _asked[0])
+
+    threading.Thread(target=pass_on, name="feedsvc-early-stop", daemon=True).start()
+
+
+_hold_early_stops()   # first: importing the app takes a while
+
+from .app import create_app  # noqa: E402
+from .cli import setup_logging  # noqa: E402
+from .config import load_config  # noqa: E402
 
 setup_logging()
-app = create_app(load_config(None, os.environ), start_scheduler=True)
+app = create_app(load_config(None, os.environ), start_scheduler=True, render_behind=True)

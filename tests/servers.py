@@ -34,7 +34,9 @@ class Server:
             [a.replace("{port}", str(self.port)) for a in args], cwd=cwd or ROOT, env=full_env,
             stdout=self._logfile, stderr=subprocess.STDOUT, start_new_session=True)
 
-    def wait_ready(self, timeout: float = 20.0, path: str = "/healthz") -> "Server":
+    def wait_ready(self, timeout: float = 20.0, path: str = "/opml.xml") -> "Server":
+        """Until ``path`` answers 200: by default, until the first render has published
+        (a worker answers /healthz, and 503 for feeds, while it runs)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -148,6 +148,41 @@ def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock)
         get_app_service(app).shutdown()
 
 
+def test_a_server_worker_answers_while_its_first_render_runs_then_starts_the_scheduler(
+        site, make_config, clock, monkeypatch):
+    import time
+
+    from feedsvc.refresher import Refresher
+    gate, rendering = threading.Event(), threading.Event()
+    real = Refresher.refresh
+
+    def held(self, *args, **kwargs):
+        rendering.set()
+        assert gate.wait(10)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Refresher, "refresh", held)
+    config = dataclasses.replace(make_config(), scheduler_enabled=True)
+    app = create_app(config, clock=clock, start_scheduler=True, render_behind=True)
+    service = get_app_service(app)
+    try:
+        assert rendering.wait(5)
+        client = app.test_client()
+        r = client.get("/feed.rss")
+        assert r.status_code == 503 and r.headers["Retry-After"] == "30"
+        assert client.get("/healthz").status_code == 200
+        assert not service.scheduler.running, "the scheduler starts after the first render"
+        gate.set()
+        deadline = time.monotonic() + 10
+        while not service.scheduler.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert service.scheduler.running
+        assert client.get("/feed.rss").status_code == 200
+    finally:
+        gate.set()
+        service.shutdown()
+
+
 def _samples(text):
     out = {}
     for fam in text_string_to_metric_families(text):

@@ -120,6 +120,34 @@ def test_sigterm_stops_the_scheduler_and_exits_cleanly(tmp_path, server_factory,
     assert "scheduler stopped" in out and "Traceback" not in out
 
 
+@pytest.mark.parametrize("server", ["granian", "gunicorn"])
+def test_a_worker_answers_while_its_first_render_runs_and_a_sigterm_then_stops_it_cleanly(tmp_path, server):
+    cfg = write_config(tmp_path)
+    for i in range(6000):      # a first render that lasts a while
+        write(tmp_path, f"e{i:04d}.md", f"Entry {i}", f"2025-07-{1 + i % 28:02d}T{i % 24:02d}:00:00Z",
+              f"[Topic {i % 40}]")
+    schedule = tmp_path / ".feedsvc-cache" / "schedule.json"
+    s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--server", server))
+    try:
+        deadline = time.monotonic() + 30
+        while not schedule.exists() and time.monotonic() < deadline:   # written as the first render starts
+            time.sleep(0.005)
+        r = s.get("/healthz")
+        rendered = "refresh ok" in s.output()
+        assert r.status_code == 200
+        r = s.get("/feed.rss")
+        # 503 while the first render runs (unless it has just finished), never a refused connection.
+        assert r.status_code == 200 if rendered else r.status_code in (200, 503)
+        if r.status_code == 503:
+            assert r.headers["Retry-After"] == "30"
+        os.kill(s.proc.pid, signal.SIGTERM)           # as a supervisor stops the server
+        assert s.proc.wait(timeout=9) == 0, "stopped before the server's 10 s kill timeout"
+        out = s.output()
+        assert "refused to gracefully stop" not in out and "Traceback" not in out
+    finally:
+        s.stop()
+
+
 def test_feeds_are_byte_identical_across_a_restart(tmp_path, server_factory):
     cfg = write_config(tmp_path)
     write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
