@@ -58,8 +58,11 @@ def status() -> Response:
     snap = store.current
     disk = store.disk
     last = disk.read_report() if disk is not None else None
-    if last is None and service.refresher.last is not None:
-        last = service.refresher.last.as_dict()
+    own = service.refresher.last
+    # This process's own, when newer: a refresh that could not write the cache
+    # folder could not record its failure there either.
+    if own is not None and (last is None or own.started_wall > last.get("started_wall", 0.0)):
+        last = own.as_dict()
     schedule = disk.read_schedule() if disk is not None else None
     if schedule is None and service.scheduler.running:
         schedule = {"pid": os.getpid(), "interval_seconds": service.config.refresh_interval,

@@ -127,6 +127,23 @@ def test_status_counts_stay_those_of_the_feeds_served_after_a_failed_refresh(sit
     assert client.get("/feed.rss").status_code == 200
 
 
+def test_status_shows_a_failed_refresh_the_cache_folder_could_not_record(site, make_app, entries_dir, tmp_path,
+                                                                         monkeypatch):
+    app = make_app(cache={"path": str(tmp_path / "cache")})
+    service = get_app_service(app)
+    assert service.refresh().ok
+    disk = service.store.disk
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(disk, "write_report", read_only)
+    entries_dir.rename(tmp_path / "moved")
+    assert not service.refresh().ok
+    last = app.test_client().get("/status").get_json()["last_refresh"]
+    assert last["ok"] is False and "entries" in last["error"]
+
+
 def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock):
     import datetime as dt
     clock.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # the scheduler runs on real time
@@ -148,7 +165,7 @@ def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock)
         get_app_service(app).shutdown()
 
 
-def test_a_server_worker_answers_while_its_first_render_runs_then_starts_the_scheduler(
+def test_a_server_worker_answers_while_its_first_render_runs_and_leads_after_it(
         site, make_config, clock, monkeypatch):
     import time
 
@@ -171,13 +188,12 @@ def test_a_server_worker_answers_while_its_first_render_runs_then_starts_the_sch
         r = client.get("/feed.rss")
         assert r.status_code == 503 and r.headers["Retry-After"] == "30"
         assert client.get("/healthz").status_code == 200
-        assert not service.scheduler.running, "the scheduler starts after the first render"
         gate.set()
         deadline = time.monotonic() + 10
-        while not service.scheduler.running and time.monotonic() < deadline:
+        while client.get("/feed.rss").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert service.scheduler.running
         assert client.get("/feed.rss").status_code == 200
+        assert service.scheduler.running and service.is_leader
     finally:
         gate.set()
         service.shutdown()
