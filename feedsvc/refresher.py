@@ -7,6 +7,7 @@ refresh started after it asked) adopts that result instead of running again.
 """
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
@@ -42,6 +43,10 @@ SAVE_WAIT_SECONDS = 30
 # A first load of at least this many files leaves what it made out of later
 # collections (see heap.exempt_survivors); the size at which it is shared with helpers.
 FREEZE_FROM = PARALLEL_FROM
+
+
+# Errors of a write that name no file: the disk, not the program.
+_WRITE_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EIO}
 
 
 def utcnow() -> datetime:
@@ -385,20 +390,33 @@ class Refresher:
         self._unsaved = True
         self.failures += 1
         self.count += 1
+        cache = self._cache_fault(e)
         if isinstance(e, FeedsvcError):   # said in full by its message: no trace for an operator's mistake
             log.error("refresh failed: %s; still serving the previous feeds", e)
+        elif cache:                       # a disk full or read-only: the machine's state, not a bug
+            log.error("refresh failed: %s; still serving the previous feeds", cache)
         else:
             log.exception("refresh failed; still serving the previous feeds", exc_info=e)
         report = RefreshReport(started, self.clock(), time.perf_counter() - t0, False,
-                               f"{type(e).__name__}: {e}", problems=self.last.problems if self.last else (),
+                               cache or f"{type(e).__name__}: {e}", problems=self.last.problems if self.last else (),
                                started_wall=wall, by_pid=_pid())
         if self.disk is not None:
             try:
                 self.disk.write_report(report.as_dict())
-            except OSError:
-                log.exception("cannot record the failed refresh")
+            except OSError as w:
+                log.error("cannot record the failed refresh in %s: %s", self.disk.root, w.strerror or w)
         self.last = report
         return report
+
+    def _cache_fault(self, e: Exception) -> str:
+        """What to tell of ``e`` if it is the cache folder refusing a write, else ""."""
+        if self.disk is None or not isinstance(e, OSError):
+            return ""
+        root = str(self.disk.root)
+        name = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else ""
+        if name.startswith(root) or (not name and e.errno in _WRITE_FAULTS):
+            return f"cannot write to the cache folder {root}: {e.strerror or e}"
+        return ""
 
     def _save_entries(self, paths: set[str] | None) -> None:
         """Store what parsing gave, behind the refresh: it is for the next start only,

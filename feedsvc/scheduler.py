@@ -127,8 +127,8 @@ class RefreshScheduler:
         try:
             self.disk.write_schedule({"pid": os.getpid(), "interval_seconds": self.interval,
                                       **{k: v.isoformat() if v else None for k, v in runs.items()}})
-        except OSError:
-            log.exception("cannot write the schedule")
+        except OSError as e:
+            log.error("cannot write the schedule to %s: %s", self.disk.root, e.strerror or e)
 
     def _after_refresh(self, report: RefreshReport) -> None:
         due = report.next_due if report.ok else None

@@ -144,6 +144,42 @@ def test_status_shows_a_failed_refresh_the_cache_folder_could_not_record(site, m
     assert last["ok"] is False and "entries" in last["error"]
 
 
+@pytest.mark.parametrize("fault", ["disk full", "read-only"])
+def test_a_cache_folder_refusing_writes_fails_the_refresh_with_one_line_naming_it(site, make_app, write_entry,
+                                                                                  tmp_path, monkeypatch, caplog,
+                                                                                  fault):
+    import errno
+    import logging
+    cache = tmp_path / "cache"
+    app = make_app(cache={"path": str(cache)})
+    service = get_app_service(app)
+    assert service.refresh().ok
+    disk = service.store.disk
+    if fault == "disk full":
+        def full(*args, **kwargs):
+            raise OSError(errno.ENOSPC, "No space left on device")
+        monkeypatch.setattr(disk, "write", full)
+        monkeypatch.setattr(disk, "write_report", full)
+        reason = "No space left on device"
+    else:
+        lock = disk.refresh_lock
+
+        def read_only():
+            raise OSError(errno.EROFS, "Read-only file system", str(lock.path))
+        monkeypatch.setattr(lock, "_open", read_only)
+        reason = "Read-only file system"
+    write_entry("b.md", {"title": "Beta", "date": "2025-07-02T00:00:00Z"})
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="feedsvc"):
+        report = service.refresh()
+    assert not report.ok
+    assert report.error == f"cannot write to the cache folder {cache.resolve()}: {reason}"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors and all(r.exc_info is None for r in errors), "no trace for a full or read-only disk"
+    assert f"refresh failed: {report.error}; still serving the previous feeds" in caplog.text
+    assert app.test_client().get("/feed.rss").status_code == 200
+
+
 def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock):
     import datetime as dt
     clock.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # the scheduler runs on real time
