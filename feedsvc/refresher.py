@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Union
 
 from .catalog import Catalog, build_catalog, patch_catalog
-from .config import Config
+from .config import Config, output_key
 from .entries import EntryCache, load_entries
 from .entrystore import EntryStore
 from .errors import FeedsvcError
@@ -121,6 +121,12 @@ class FeedStore:
         self.config = config or snapshot.config
         self._next_poll = 0.0
         self._poll_lock = threading.Lock()
+        # The last snapshot on disk, when it was rendered under other settings
+        # (another base_url, other categories): never served, its links and ids
+        # are not this site's, but the first refresh compares with it, so that
+        # it tells (and notifies) only the feeds whose bytes changed.
+        self.prior: AnySnapshot | None = None
+        self._foreign: str | None = None     # the generation found to be the other settings'
 
     @property
     def current(self) -> AnySnapshot:
@@ -142,10 +148,13 @@ class FeedStore:
         try:
             self._next_poll = now + POLL_SECONDS
             gen = self.disk.current_generation()
-            if gen is None or gen == getattr(self._snapshot, "generation", None):
+            if gen is None or gen in (getattr(self._snapshot, "generation", None), self._foreign):
                 return False
             loaded = self.disk.load(self.config, gen)
             if loaded is None:
+                return False
+            if loaded.output_key != output_key(self.config):
+                self._foreign = gen
                 return False
             self.swap(loaded)
             return True
@@ -277,6 +286,8 @@ class Refresher:
         t0 = time.perf_counter()
         self.store.poll(force=True)
         previous = self.store.current
+        if not getattr(previous, "generation", "") and self.store.prior is not None:
+            previous = self.store.prior    # compared with, never served
         try:
             lost = self.disk is not None and self.disk.lost(getattr(previous, "generation", ""))
             if lost:
@@ -360,6 +371,7 @@ class Refresher:
                     # would leave it served and unannounced (no WebSub ping).
                     log.error("cannot record the refresh report (%s); /status in other workers lags", e)
             self.store.swap(snapshot)
+            self.store.prior = None
             self._built = (snapshot, tuple(feeds))
             if self.entry_store is not None and (not loaded.unchanged or self._unsaved):
                 # After a failed refresh the cache holds changes its load took in
@@ -479,11 +491,20 @@ def _pid() -> int:
 def new_refresher(config: Config, clock: Clock = utcnow) -> Refresher:
     disk = SnapshotStore(config.cache_path, config.cache_memory_mb * 2**20) if config.cache_path is not None else None
     start: AnySnapshot = empty_snapshot(config)
+    prior = None
     if disk is not None:
         loaded = disk.load(config)
-        if loaded is not None:
+        if loaded is not None and loaded.output_key == output_key(config):
             start = loaded
+        elif loaded is not None:
+            log.info("the feeds in %s were rendered with other settings: rendered again before they are "
+                     "served", disk.root)
+            prior = loaded
     entry_store = None
     if config.cache_path is not None:
         entry_store = EntryStore(config.cache_path / "entries.sqlite", repr((config.site, str(config.entries_path))))
-    return Refresher(config, FeedStore(start, disk, config), clock, entry_store=entry_store)
+    store = FeedStore(start, disk, config)
+    store.prior = prior
+    if prior is not None:
+        store._foreign = prior.generation
+    return Refresher(config, store, clock, entry_store=entry_store)

@@ -179,6 +179,23 @@ def test_a_restart_with_a_changed_config_reports_only_the_feeds_whose_bytes_chan
                                                                                                      "rss")]
 
 
+def test_a_restart_with_another_base_url_serves_nothing_rendered_under_the_old_one(write_entry, make_config):
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z", "categories": ["Energy"]})
+    first = new_refresher(make_config(), clock=lambda: NOW)
+    assert first.refresh().ok
+    first.wait_saved()
+    moved = make_config(site={"base_url": "https://moved.example.net"})
+    again = new_refresher(moved, clock=lambda: NOW)
+    assert not again.store.current.published, "the old feeds name the old site in every link and id"
+    assert not again.store.poll(force=True) and not again.store.current.published
+    report = again.refresh()
+    assert report.ok and {f.path for f in report.changed_feeds} == {f.path for f in report.feeds}
+    body = again.store.current.get("/feed.atom").body
+    assert b"https://moved.example.net/articles/a/" in body and b"news.example.org" not in body
+    # A process still on the old settings does not take the new feeds up either.
+    assert not first.store.poll(force=True)
+
+
 @pytest.mark.parametrize("restart", [False, True], ids=["same process", "after a restart"])
 def test_an_update_that_falls_due_is_reported_as_a_changed_entry(write_entry, config, restart):
     import datetime as dt
