@@ -47,6 +47,8 @@ from .resources import LRU, Blobs, Resource, atomic_write, make_resource
 from .site import lazy_pages, parse_archive_path, render_archive
 
 log = logging.getLogger("feedsvc.persist")
+# Left in the cache folder by a worker that found a body of the snapshot gone.
+BODIES_LOST = "bodies-lost"
 KEEP_GENERATIONS = 3
 # Rows of changed entries carried in manifests before the tables file is written anew.
 MAX_OVERLAY = 2000
@@ -394,11 +396,30 @@ class SnapshotStore:
             # temporary files): articles and archive pages are then unknown.
             tables = self._tables_file or self._tables_of(generation)
             lost = bool(tables) and not (snapshots / tables).exists()
+        marker = self.root / BODIES_LOST
+        if generation and marker.exists():
+            # A worker found a body gone, the folder kept (a cleaner of old
+            # files): the snapshot's bodies are all looked for, once.
+            lost = lost or self._bodies_missing(generation)
+            marker.unlink(missing_ok=True)
         if lost:
             self._last_tables, self._tables_file = None, None
             self._overlay = {"articles": {}, "entries": {}}
             self._prepared = None
         return lost
+
+    def mark_bodies_lost(self) -> None:
+        """Tell the next refresh, in whichever process, to look for every body of its snapshot."""
+        self.root.mkdir(parents=True, exist_ok=True)   # not its layout: lost() tells a folder made again
+        atomic_write(self.root / BODIES_LOST, b"")
+
+    def _bodies_missing(self, generation: str) -> bool:
+        try:
+            manifest = orjson.loads((self.root / "snapshots" / f"{generation}.json").read_bytes())
+        except (OSError, orjson.JSONDecodeError):
+            return True
+        # The gzip forms are written on first request: only the bodies themselves must be there.
+        return not all(self.blobs.has(meta[0]) for meta in manifest.get("resources", {}).values())
 
     def _tables_of(self, generation: str) -> str | None:
         try:

@@ -143,11 +143,14 @@ class Service:
     def body_lost(self, path: str) -> None:
         """A body of the snapshot served is gone from the cache folder (removed
         while serving): ask the process that refreshes to write it all again."""
-        if self.store.disk is not None:
+        disk = self.store.disk
+        if disk is not None:
             self._ask_refresh(logging.ERROR, "%s: its bytes are gone from the cache folder %s; asking for a "
-                                             "refresh to write them again", path, self.store.disk.root)
+                                             "refresh to write them again", path, disk.root,
+                              first=disk.mark_bodies_lost)
 
-    def _ask_refresh(self, level: int, message: str, *args: object) -> None:
+    def _ask_refresh(self, level: int, message: str, *args: object,
+                     first: Callable[[], object] | None = None) -> None:
         """A refresh, by the process running the scheduler (it takes requests even from
         itself, and holds every parsed entry: its refresh re-reads only what changed),
         else behind this one's requests; asked at most once every few seconds,
@@ -159,6 +162,8 @@ class Service:
         log.log(level, message, *args)
         disk = self.store.disk
         try:
+            if first is not None:
+                first()
             if disk is not None and self.config.scheduler_enabled:
                 disk.request_refresh()
             else:

@@ -179,6 +179,40 @@ def test_a_restart_with_a_changed_config_reports_only_the_feeds_whose_bytes_chan
                                                                                                      "rss")]
 
 
+def test_bodies_deleted_from_a_kept_cache_folder_are_written_again_after_a_request_finds_one_gone(
+        write_entry, make_config, tmp_path):
+    import dataclasses
+    import time
+
+    from feedsvc.app import create_app, get_app_service
+    write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z", "categories": ["Energy"]})
+    cache = tmp_path / "cache"
+    config = dataclasses.replace(make_config(cache={"path": str(cache)}), scheduler_enabled=True)
+    leader = create_app(config, clock=lambda: NOW, start_scheduler=True)   # holds what it rendered
+    worker = create_app(config, clock=lambda: NOW)     # started since: reads bodies from the folder
+    try:
+        deadline = time.monotonic() + 10
+        while not get_app_service(leader).scheduler.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        client = worker.test_client()
+        etag = leader.test_client().get("/feed.rss").headers["ETag"]
+        get_app_service(leader).refresher.wait_saved()
+        for f in (cache / "blobs").rglob("*"):       # a cleaner of old files: the folders stay
+            if f.is_file():
+                f.unlink()
+        r = client.get("/feed.rss")
+        assert r.status_code == 503 and r.headers["Retry-After"]
+        deadline = time.monotonic() + 15
+        while r.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.1)
+            r = client.get("/feed.rss")
+        assert r.status_code == 200 and r.headers["ETag"] == etag
+        assert client.get("/categories/energy/feed.atom").status_code == 200
+    finally:
+        get_app_service(worker).shutdown()
+        get_app_service(leader).shutdown()
+
+
 def test_a_restart_with_another_base_url_serves_nothing_rendered_under_the_old_one(write_entry, make_config):
     write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z", "categories": ["Energy"]})
     first = new_refresher(make_config(), clock=lambda: NOW)
