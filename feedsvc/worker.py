@@ -7,8 +7,10 @@ any other start.
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -46,7 +48,28 @@ def _hold_early_stops() -> None:
     threading.Thread(target=pass_on, name="feedsvc-early-stop", daemon=True).start()
 
 
+def _die_with_the_server() -> None:
+    """Be told (SIGTERM) when the server's main process dies, on Linux.
+
+    A granian worker whose main process was killed (-9, the OOM killer)
+    went on serving, orphaned, holding the port, so the server could not be
+    started again until someone found and killed it. gunicorn's workers
+    notice a new parent themselves; for them this is one more way to stop.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:    # it died before it could be watched
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 _hold_early_stops()   # first: importing the app takes a while
+_die_with_the_server()
 
 from .app import create_app  # noqa: E402
 from .cli import setup_logging  # noqa: E402

@@ -148,6 +148,35 @@ def test_a_worker_answers_while_its_first_render_runs_and_a_sigterm_then_stops_i
         s.stop()
 
 
+def test_workers_stop_when_the_servers_main_process_is_killed_and_the_port_can_be_served_again(tmp_path):
+    cfg = write_config(tmp_path)
+    write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
+    s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "2"))
+    again, workers = None, []
+    try:
+        s.wait_ready()
+        workers = subprocess.run(["pgrep", "-P", str(s.proc.pid)], capture_output=True, text=True).stdout.split()
+        assert len(workers) == 2
+        os.kill(s.proc.pid, signal.SIGKILL)            # the OOM killer, say
+        s.proc.wait(5)
+        deadline = time.monotonic() + 15
+        while any(Path(f"/proc/{w}").exists() for w in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(Path(f"/proc/{w}").exists() for w in workers), "no worker left holding the port"
+        again = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}"), port=s.port).wait_ready()
+        assert again.get("/feed.rss").status_code == 200
+    finally:
+        for server in (again, s):
+            if server is not None:
+                server.stop()
+        for w in workers:      # orphans, had they outlived it (and not a process that took a pid since)
+            try:
+                if b"feedsvc" in Path(f"/proc/{w}/cmdline").read_bytes():
+                    os.kill(int(w), signal.SIGKILL)
+            except (FileNotFoundError, ProcessLookupError):
+                pass
+
+
 def test_feeds_are_byte_identical_across_a_restart(tmp_path, server_factory):
     cfg = write_config(tmp_path)
     write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
