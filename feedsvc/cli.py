@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 import urllib.error
 import urllib.request
@@ -172,6 +173,10 @@ def check(config_path: str | None, as_json: bool) -> None:
     sys.exit(1 if errors or build_error else 0)
 
 
+def _exit_on_term(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 @cli.command("export")
 @click.argument("out_dir", type=click.Path(file_okay=False, path_type=Path))
 @config_option
@@ -181,6 +186,11 @@ def export_command(out_dir: Path, config_path: str | None, no_gzip: bool) -> Non
     import dataclasses
     config = dataclasses.replace(_config(config_path), cache_path=None, scheduler_enabled=False)
     setup_logging(logging.WARNING)
+    # A failed build is told below in export's words; the service's ("still
+    # serving the previous feeds") would make no sense here.
+    logging.getLogger("feedsvc.refresh").addFilter(lambda r: not str(r.msg).startswith("refresh failed"))
+    # Stopped (SIGTERM), the half-written tree is removed as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _exit_on_term)
     try:
         check_target(out_dir)   # before the build, which takes a while on a large site
     except ExportError as e:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -54,7 +55,9 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
     out = out.absolute()
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    _sweep(out)
+    # The writer's pid in the name: a later export removes what a killed one left.
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=parent))
     count = 0
     try:
         for path in snapshot.paths():
@@ -74,6 +77,28 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
         raise
     _switch(stage, out)
     return count
+
+
+def _sweep(out: Path) -> None:
+    """Remove the half-written trees of exports to ``out`` that were killed (their
+    process is gone), never the tree ``out`` links to."""
+    current = out.resolve() if out.is_symlink() else None
+    mark = re.compile(rf"^\.{re.escape(out.name)}\.(\d+)\.")
+    for p in out.parent.iterdir():
+        m = mark.match(p.name)
+        if m is None or p == current or not p.is_dir() or p.is_symlink() or _alive(int(m.group(1))):
+            continue
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _switch(stage: Path, out: Path) -> None:

@@ -171,6 +171,53 @@ def test_export_into_the_sites_own_folder_is_refused_and_takes_nothing(cfg, tmp_
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == before
 
 
+def test_export_removes_the_half_written_tree_a_killed_export_left_and_nothing_else(cfg, tmp_path):
+    out = tmp_path / "site"
+    assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    published = out.resolve()
+    dead = _a_dead_pid()
+    killed = tmp_path / f".site.{dead}.x1y2z3"          # as a kill -9 leaves it
+    (killed / "categories").mkdir(parents=True)
+    running = tmp_path / f".site.{os.getpid()}.a1b2c3"   # an export running now
+    running.mkdir()
+    assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    assert not killed.exists() and running.exists()
+    assert out.resolve() != published and not published.exists()   # the tree before is replaced as ever
+    assert (out / "feed.rss").is_file()
+
+
+def _a_dead_pid() -> int:
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_an_export_stopped_by_sigterm_leaves_no_half_written_tree_and_no_service_wording(tmp_path):
+    import signal
+    import time
+    cfg = write_config(tmp_path)
+    for i in range(3000):
+        write(tmp_path, f"e{i:04d}.md", f"Entry {i}", f"2025-07-{1 + i % 28:02d}T00:00:00Z", f"[Topic {i % 50}]")
+    proc = subprocess.Popen(feedsvc("export", str(tmp_path / "site"), "--config", str(cfg)), cwd=ROOT,
+                            stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".site.*")) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert [p.name for p in tmp_path.glob(".site.*")] == [], "the stage is removed, as on Ctrl-C"
+    assert not (tmp_path / "site").exists() or (tmp_path / "site").is_symlink()
+    (tmp_path / "entries").rename(tmp_path / "gone")
+    r = subprocess.run(feedsvc("export", str(tmp_path / "site2"), "--config", str(cfg)), cwd=ROOT,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "entries.path" in r.stderr and "still serving" not in r.stderr
+
+
 def test_export_fills_an_empty_folder_and_counts_the_gzip_files(cfg, tmp_path):
     out = tmp_path / "site"
     out.mkdir()
