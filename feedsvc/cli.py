@@ -239,6 +239,11 @@ def refresh(url: str, timeout: float, as_json: bool) -> None:
         if e.code != 500:  # 500 carries a refresh report; anything else is a refusal
             click.echo(f"feedsvc: {url} answered {e.code}: {body.decode('utf-8', 'replace').strip()}", err=True)
             sys.exit(1)
+    except TimeoutError:
+        # Connected, asked, and no answer in time (a failed connect is a URLError).
+        click.echo(f"feedsvc: no answer from {url} within {timeout:g} s; the refresh goes on, see /status "
+                   f"for its outcome (or give --timeout more)", err=True)
+        sys.exit(1)
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         click.echo(f"feedsvc: cannot reach {url}: {reason}", err=True)

@@ -290,6 +290,24 @@ def test_refresh_command_fails_clearly_when_nothing_listens():
     assert r.returncode == 1 and "cannot reach" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_refresh_command_that_times_out_waiting_says_the_refresh_goes_on():
+    import socket
+    import threading
+    with socket.socket() as listener:     # accepts, reads the request, never answers
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        held = []
+        threading.Thread(target=lambda: held.append(listener.accept()), daemon=True).start()
+        r = subprocess.run(feedsvc("refresh", "--url", f"http://127.0.0.1:{port}", "--timeout", "0.5"),
+                           capture_output=True, text=True, timeout=60, env={**os.environ, "FEEDSVC_ADMIN_TOKEN": "x"},
+                           cwd=ROOT)
+        for conn, _ in held:
+            conn.close()
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "no answer from" in r.stderr and "within 0.5 s" in r.stderr and "cannot reach" not in r.stderr
+
+
 @pytest.mark.parametrize(("given", "in_config"), [("0", 3), (None, 0)])
 def test_zero_workers_means_one_per_core_from_the_command_line_or_the_config(cfg, monkeypatch, given, in_config):
     import feedsvc.cli as cli_module
