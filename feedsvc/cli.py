@@ -6,6 +6,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -186,11 +187,26 @@ def export_command(out_dir: Path, config_path: str | None, no_gzip: bool) -> Non
     import dataclasses
     config = dataclasses.replace(_config(config_path), cache_path=None, scheduler_enabled=False)
     setup_logging(logging.WARNING)
-    # A failed build is told below in export's words; the service's ("still
-    # serving the previous feeds") would make no sense here.
-    logging.getLogger("feedsvc.refresh").addFilter(lambda r: not str(r.msg).startswith("refresh failed"))
+    # A failed build is told in export's words; the service's ("still serving
+    # the previous feeds") would make no sense here.
+    refresh_log = logging.getLogger("feedsvc.refresh")
+    refresh_log.addFilter(_no_service_wording)
     # Stopped (SIGTERM), the half-written tree is removed as on Ctrl-C.
-    signal.signal(signal.SIGTERM, _exit_on_term)
+    main = threading.current_thread() is threading.main_thread()
+    was = signal.signal(signal.SIGTERM, _exit_on_term) if main else None
+    try:
+        _export(out_dir, config, no_gzip)
+    finally:
+        refresh_log.removeFilter(_no_service_wording)
+        if main:
+            signal.signal(signal.SIGTERM, was)
+
+
+def _no_service_wording(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("refresh failed")
+
+
+def _export(out_dir: Path, config: Config, no_gzip: bool) -> None:
     try:
         check_target(out_dir)   # before the build, which takes a while on a large site
     except ExportError as e:
