@@ -1,8 +1,8 @@
 """Write every public URL as a static tree whose bytes are what the server sends."""
 from __future__ import annotations
 
+import fcntl
 import os
-import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -10,6 +10,10 @@ from typing import Protocol
 
 from .errors import ExportError
 from .resources import Resource
+
+
+# In a stage folder while an export writes it, locked by the writer.
+WRITING = ".feedsvc-writing"
 
 
 class Source(Protocol):
@@ -56,8 +60,12 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
     parent = out.parent
     parent.mkdir(parents=True, exist_ok=True)
     _sweep(out)
-    # The writer's pid in the name: a later export removes what a killed one left.
-    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.{os.getpid()}.", dir=parent))
+    stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
+    # Locked while it is written: a later export removes a stage whose writer was
+    # killed (the kernel freed its lock), and nothing else.
+    writing = os.open(stage / f"{WRITING}.new", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(writing, fcntl.LOCK_EX)
+    os.rename(stage / f"{WRITING}.new", stage / WRITING)   # seen by a sweep only once locked
     count = 0
     try:
         for path in snapshot.paths():
@@ -72,33 +80,34 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
                 target.with_name(target.name + ".gz").write_bytes(res.gzip_body)
                 count += 1
         os.chmod(stage, 0o755)
+        os.unlink(stage / WRITING)
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+    finally:
+        os.close(writing)
     _switch(stage, out)
     return count
 
 
 def _sweep(out: Path) -> None:
-    """Remove the half-written trees of exports to ``out`` that were killed (their
-    process is gone), never the tree ``out`` links to."""
+    """Remove the stages of exports beside ``out`` whose writer was killed: those
+    holding a WRITING file nobody has locked. A published tree has none."""
     current = out.resolve() if out.is_symlink() else None
-    mark = re.compile(rf"^\.{re.escape(out.name)}\.(\d+)\.")
     for p in out.parent.iterdir():
-        m = mark.match(p.name)
-        if m is None or p == current or not p.is_dir() or p.is_symlink() or _alive(int(m.group(1))):
+        if not p.name.startswith(f".{out.name}.") or p.is_symlink() or not p.is_dir() or p.resolve() == current:
             continue
+        try:
+            fd = os.open(p / WRITING, os.O_RDWR)
+        except OSError:
+            continue            # not a stage, or one just finished
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            continue            # its writer is at work
+        finally:
+            os.close(fd)
         shutil.rmtree(p, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _switch(stage: Path, out: Path) -> None:
@@ -109,7 +118,8 @@ def _switch(stage: Path, out: Path) -> None:
             link.unlink()
         link.symlink_to(stage.name)
         os.replace(link, out)
-        if old is not None and old != stage and old.parent == out.parent and old.name.startswith(f".{out.name}."):
+        if old is not None and old != stage.resolve() and old.parent == out.parent.resolve() \
+                and old.name.startswith(f".{out.name}."):
             shutil.rmtree(old, ignore_errors=True)
         return
     out.rmdir()   # empty (check_target): it cannot hold anything by now but what a race put there

@@ -172,24 +172,33 @@ def test_export_into_the_sites_own_folder_is_refused_and_takes_nothing(cfg, tmp_
 
 
 def test_export_removes_the_half_written_tree_a_killed_export_left_and_nothing_else(cfg, tmp_path):
-    out = tmp_path / "site"
+    import fcntl
+
+    from feedsvc.export import WRITING
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "www").symlink_to(real)                # the folder exported into is reached by a link
+    out = tmp_path / "www" / "site"
     assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    assert run("export", str(tmp_path / "www" / "site.2025"), "--config", str(cfg)).exit_code == 0
     published = out.resolve()
-    dead = _a_dead_pid()
-    killed = tmp_path / f".site.{dead}.x1y2z3"          # as a kill -9 leaves it
+    killed = real / ".site.x1y2z3"                     # as a kill -9 leaves it: its lock is free
     (killed / "categories").mkdir(parents=True)
-    running = tmp_path / f".site.{os.getpid()}.a1b2c3"   # an export running now
+    (killed / WRITING).touch()
+    running = real / ".site.a1b2c3"                     # an export at work: its lock is held
     running.mkdir()
-    assert run("export", str(out), "--config", str(cfg)).exit_code == 0
-    assert not killed.exists() and running.exists()
+    held = os.open(running / WRITING, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)
+    backup = real / ".site.20240101.bak"               # somebody's
+    backup.mkdir()
+    try:
+        assert run("export", str(out), "--config", str(cfg)).exit_code == 0
+    finally:
+        os.close(held)
+    assert not killed.exists() and running.exists() and backup.exists()
+    assert (tmp_path / "www" / "site.2025" / "feed.rss").is_file(), "another export's tree is left alone"
     assert out.resolve() != published and not published.exists()   # the tree before is replaced as ever
-    assert (out / "feed.rss").is_file()
-
-
-def _a_dead_pid() -> int:
-    p = subprocess.Popen(["true"])
-    p.wait()
-    return p.pid
+    assert (out / "feed.rss").is_file() and not (out / WRITING).exists()
 
 
 def test_an_export_stopped_by_sigterm_leaves_no_half_written_tree_and_no_service_wording(tmp_path):
