@@ -93,15 +93,19 @@ def status() -> Response:
 
 
 def _made(snap: Any, service: Any, last: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The report of the refresh that made ``snap``: kept in its manifest when it was read
-    from the cache folder, else this process's last successful one."""
-    manifest = getattr(snap, "manifest", None)
-    if isinstance(manifest, dict) and isinstance(manifest.get("report"), dict):
-        return manifest["report"]
+    """The last successful refresh's report: the one that made ``snap``, or kept it
+    (a refresh that changed only drafts or scheduled entries publishes no new
+    snapshot). After a failure: this process's last success, else the report kept
+    in the manifest of the snapshot read from the cache folder."""
     if last is not None and last.get("ok"):
         return last
     ok = service.refresher.last_ok
-    return ok.as_dict() if ok is not None else None
+    if ok is not None:
+        return ok.as_dict()
+    manifest = getattr(snap, "manifest", None)
+    if isinstance(manifest, dict) and isinstance(manifest.get("report"), dict):
+        return manifest["report"]
+    return None
 
 
 def _brief(report: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -125,6 +125,23 @@ def test_status_counts_stay_those_of_the_feeds_served_after_a_failed_refresh(sit
     assert s["last_refresh"]["ok"] is False
     assert s["counts"] == before
     assert client.get("/feed.rss").status_code == 200
+    if cached:     # a worker started since, which reads the snapshot from the folder, tells the same
+        worker = make_app(cache={"path": str(tmp_path / "cache")})
+        assert worker.test_client().get("/status").get_json()["counts"] == before
+
+
+def test_status_counts_follow_a_refresh_that_changed_only_drafts_in_a_worker_reading_the_folder():
+    # Such a refresh publishes no new snapshot: a worker serving the one on disk
+    # must not take the counts from that snapshot's manifest.
+    from types import SimpleNamespace
+
+    from feedsvc.ops import _made
+    on_disk = SimpleNamespace(manifest={"report": {"ok": True, "drafts": 0, "scheduled": 0}})
+    worker = SimpleNamespace(refresher=SimpleNamespace(last_ok=None))
+    recorded = {"ok": True, "drafts": 1, "scheduled": 2}
+    assert _made(on_disk, worker, recorded) == recorded
+    failed = {"ok": False}
+    assert _made(on_disk, worker, failed) == on_disk.manifest["report"], "after a failure: what the folder kept"
 
 
 def test_status_shows_a_failed_refresh_the_cache_folder_could_not_record(site, make_app, entries_dir, tmp_path,
