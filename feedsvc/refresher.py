@@ -46,7 +46,7 @@ FREEZE_FROM = PARALLEL_FROM
 
 
 # Errors of a write that name no file: the disk, not the program.
-_WRITE_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG, errno.EIO}
+_WRITE_FAULTS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EFBIG}
 
 
 def utcnow() -> datetime:
@@ -136,6 +136,11 @@ class FeedStore:
         # One reference assignment: a request sees the old set or the new one.
         self._snapshot = snapshot
 
+    def foreign(self) -> bool:
+        """Whether the cache folder's current snapshot was rendered under other settings."""
+        return self.disk is not None and self._foreign is not None and \
+            self.disk.current_generation() == self._foreign
+
     def poll(self, force: bool = False) -> bool:
         """Adopt a newer snapshot published by another process. True if one was adopted."""
         if self.disk is None:
@@ -157,6 +162,7 @@ class FeedStore:
                 self._foreign = gen
                 return False
             self.swap(loaded)
+            self.prior = None
             return True
         finally:
             self._poll_lock.release()
@@ -249,6 +255,8 @@ class Refresher:
         if not data or data.get("started_wall", 0.0) < asked:
             return None
         self.store.poll(force=True)
+        if self.store.foreign():
+            return None     # a process on other settings ran it: what it published is not ours to serve
         report = RefreshReport.from_dict(data)
         self.last = report
         if report.ok:
@@ -305,7 +313,8 @@ class Refresher:
                 self._cache = EntryCache(self.config.site)
                 if self.entry_store is not None:
                     self.entry_store.load_into(self._cache)
-            changed = self.watch.take(full) if self.watch is not None else None
+            watch = self.watch    # read once: a shutdown may take it meanwhile
+            changed = watch.take(full) if watch is not None else None
             loaded = load_entries(self.config.entries_path, self.config.site, self._cache, changed)
             patched_from = None
             # The snapshot served is the one this process built, and no scheduled
@@ -393,8 +402,9 @@ class Refresher:
         return report
 
     def _failed(self, e: Exception, started: datetime, t0: float, wall: float) -> RefreshReport:
-        if self.watch is not None:
-            self.watch.invalidate()
+        watch = self.watch
+        if watch is not None:
+            watch.invalidate()
         # The load may have taken in changes the snapshot served does not
         # show: the next refresh must not patch them onto it, nor keep it,
         # and the entry store has not seen them.
@@ -426,7 +436,7 @@ class Refresher:
             return ""
         root = str(self.disk.root)
         name = os.fsdecode(e.filename) if isinstance(e.filename, (str, bytes)) else ""
-        if name.startswith(root) or (not name and e.errno in _WRITE_FAULTS):
+        if name == root or name.startswith(root + os.sep) or (not name and e.errno in _WRITE_FAULTS):
             return f"cannot write to the cache folder {root}: {e.strerror or e}"
         return ""
 

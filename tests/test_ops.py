@@ -197,6 +197,17 @@ def test_a_cache_folder_refusing_writes_fails_the_refresh_with_one_line_naming_i
     assert app.test_client().get("/feed.rss").status_code == 200
 
 
+def test_only_errors_on_the_cache_folder_are_told_as_the_cache_folders(site, make_app, tmp_path):
+    import errno
+    cache = tmp_path / "feeds"
+    refresher = get_app_service(make_app(cache={"path": str(cache)})).refresher
+    beside = OSError(errno.EACCES, "Permission denied", str(tmp_path / "feeds-src" / "a.md"))
+    inside = OSError(errno.EACCES, "Permission denied", str(cache.resolve() / "blobs" / "ab" / "abc"))
+    assert refresher._cache_fault(beside) == ""
+    assert refresher._cache_fault(inside) == f"cannot write to the cache folder {cache.resolve()}: Permission denied"
+    assert refresher._cache_fault(OSError(errno.EIO, "Input/output error")) == "", "a read fails with it too"
+
+
 def test_status_lists_next_scheduled_runs(site, write_entry, make_config, clock):
     import datetime as dt
     clock.now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)  # the scheduler runs on real time

@@ -222,6 +222,9 @@ def test_a_restart_with_another_base_url_serves_nothing_rendered_under_the_old_o
     again = new_refresher(moved, clock=lambda: NOW)
     assert not again.store.current.published, "the old feeds name the old site in every link and id"
     assert not again.store.poll(force=True) and not again.store.current.published
+    asked = time.time()
+    assert first.refresh().ok      # the process on the old settings refreshes after this one asked
+    assert again._adopt(asked) is None, "its refresh is no first render for this one"
     report = again.refresh()
     assert report.ok and {f.path for f in report.changed_feeds} == {f.path for f in report.feeds}
     body = again.store.current.get("/feed.atom").body
