@@ -203,7 +203,8 @@ def export_command(out_dir: Path, config_path: str | None, no_gzip: bool) -> Non
 
 
 def _no_service_wording(record: logging.LogRecord) -> bool:
-    return not str(record.msg).startswith("refresh failed")
+    # A trace (a bug) is kept: the one line export prints would not show it.
+    return record.exc_info is not None or not str(record.msg).startswith("refresh failed")
 
 
 def _export(out_dir: Path, config: Config, no_gzip: bool) -> None:

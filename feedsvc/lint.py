@@ -7,7 +7,7 @@ from typing import Iterable, Mapping
 
 from .catalog import Catalog
 from .config import Config
-from .markdown import SUMMARY_LIMIT, first_paragraph_text, html_as_written
+from .markdown import NONCHARACTER_REF, SUMMARY_LIMIT, first_paragraph_text, html_as_written
 from .model import Entry, Problem
 from .text import clean_text, unclean
 
@@ -29,10 +29,14 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
                                f"characters: readers see it cut at {SUMMARY_LIMIT}; add a summary",
                                severity="warning"))
         html = html_as_written(body)
-        # The body was cleaned at load: what is left to remove came from references (&#1;).
-        removed, _ = unclean(html)
+        # The body was cleaned at load: what is left to remove came from references
+        # (&#1;), and those to U+FFFE/U+FFFF went before parsing.
+        nonchars = NONCHARACTER_REF.findall(body) if "&#" in body else []
+        removed = unclean(html)[0] + len(nonchars)
         if removed:
-            seen = list(dict.fromkeys(f"U+{ord(c):04X}" for c in html if clean_text(c) != c))
+            seen = list(dict.fromkeys([f"U+{ord(c):04X}" for c in html if clean_text(c) != c]
+                                      + [f"U+{int(r[3:-1], 16) if r[2] in 'xX' else int(r[2:-1]):04X}"
+                                         for r in nonchars]))
             out.append(Problem(e.path, "body", f"removed {removed} character reference(s) to characters XML "
                                f"cannot carry ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''})",
                                severity="warning"))

@@ -57,11 +57,11 @@ _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*):")
 # UTF-8 (its Python binding then raises): such references go before parsing.
 # A reference to any other character XML cannot carry (&#1;) is decoded by
 # cmark in text and kept as written in code, so the output is cleaned instead.
-_NONCHARACTER_REF = re.compile(r"&#(?:[xX]0*[fF]{3}[eEfF]|0*6553[45]);")
+NONCHARACTER_REF = re.compile(r"&#(?:[xX]0*[fF]{3}[eEfF]|0*6553[45]);")
 
 
 def _without_noncharacter_refs(text: str) -> str:
-    return _NONCHARACTER_REF.sub("", text) if "&#" in text else text
+    return NONCHARACTER_REF.sub("", text) if "&#" in text else text
 
 
 # cmarkgfm's own wrappers never free the document tree nor the rendered

@@ -208,7 +208,10 @@ class Service:
         """
         if behind and not self.store.current.generation:
             def first() -> None:
-                self.first_start(lead)
+                try:
+                    self.first_start(lead)
+                except Exception:   # a refresh reports its own failures; this is a bug, said once
+                    log.exception("the first render failed; the scheduler's refreshes will try again")
                 if then is not None and not self._stopping:
                     then()
             threading.Thread(target=first, name="feedsvc-first-render", daemon=True).start()

@@ -53,7 +53,8 @@ def _respond(path: str, missing: str) -> Response:
     try:
         res = snap.get(path) if request.path == path else None
     except StaleEntry as e:
-        if not os.path.isdir(snap.config.entries_path):
+        entries = snap.config.entries_path
+        if not (os.path.isdir(entries) and os.access(entries, os.R_OK | os.X_OK)):
             # Unmounted or moved: no refresh can publish anything until it is back
             # (the scheduled ones notice), and the feeds as published stay served.
             raise ServiceUnavailable("the entries folder pages are rendered from cannot be read now; the feeds "

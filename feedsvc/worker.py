@@ -42,8 +42,13 @@ def _hold_early_stops() -> None:
         deadline = time.monotonic() + 60
         while signal.getsignal(signal.SIGTERM) is _remember and time.monotonic() < deadline:
             time.sleep(0.01)
-        if _asked:
-            os.kill(os.getpid(), _asked[0])
+        if not _asked:
+            return
+        if signal.getsignal(signal.SIGTERM) is _remember:
+            os._exit(128 + _asked[0])     # the server never took over: stop as asked, at once
+        # Its handler is in place; what it sets is waited on a moment later.
+        time.sleep(0.2)
+        os.kill(os.getpid(), _asked[0])
 
     threading.Thread(target=pass_on, name="feedsvc-early-stop", daemon=True).start()
 

@@ -101,12 +101,12 @@ def test_check_lists_as_made_absolute_only_relative_links_that_are_published(cfg
 
 def test_check_warns_of_references_to_characters_xml_cannot_carry(cfg, tmp_path):
     (tmp_path / "entries" / "refs.md").write_text(
-        "---\ntitle: Refs\ndate: 2025-07-03T00:00:00Z\n---\nA &#x1; B &#8; C &#1; D `&#2;` <b>&#3;</b>\n", encoding="utf-8")
+        "---\ntitle: Refs\ndate: 2025-07-03T00:00:00Z\n---\nA &#x1; B &#8; C &#1; D `&#2;` <b>&#3;</b> &#xFFFE;\n", encoding="utf-8")
     r = run("check", "--config", str(cfg), "--json")
     (body,) = [p for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("refs.md", "body")]
     assert body["severity"] == "warning"
-    assert body["message"] == ("removed 4 character reference(s) to characters XML cannot carry "
-                               "(U+0001, U+0008, U+0003)")
+    assert body["message"] == ("removed 5 character reference(s) to characters XML cannot carry "
+                               "(U+0001, U+0008, U+0003, ...)")
 
 
 def test_check_warns_about_feeds_over_a_megabyte(tmp_path):

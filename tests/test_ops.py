@@ -263,6 +263,31 @@ def test_a_server_worker_answers_while_its_first_render_runs_and_leads_after_it(
         service.shutdown()
 
 
+def test_a_first_render_that_raises_is_logged_and_the_scheduler_still_starts(site, make_config, clock,
+                                                                            monkeypatch, caplog):
+    import logging
+    import time
+
+    from feedsvc.service import Service
+
+    def broken(self, lead=False):
+        raise PermissionError(13, "Permission denied", "last-refresh.json")
+
+    monkeypatch.setattr(Service, "first_start", broken)
+    config = dataclasses.replace(make_config(), scheduler_enabled=True)
+    with caplog.at_level(logging.ERROR, logger="feedsvc"):
+        app = create_app(config, clock=clock, start_scheduler=True, render_behind=True)
+        service = get_app_service(app)
+        try:
+            deadline = time.monotonic() + 10
+            while not service.scheduler.running and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert service.scheduler.running, "its refreshes can still publish"
+            assert "the first render failed" in caplog.text
+        finally:
+            service.shutdown()
+
+
 def _samples(text):
     out = {}
     for fam in text_string_to_metric_families(text):
