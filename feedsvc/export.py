@@ -61,13 +61,14 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
     parent.mkdir(parents=True, exist_ok=True)
     _sweep(out)
     stage = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=parent))
-    # Locked while it is written: a later export removes a stage whose writer was
-    # killed (the kernel freed its lock), and nothing else.
-    writing = os.open(stage / f"{WRITING}.new", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(writing, fcntl.LOCK_EX)
-    os.rename(stage / f"{WRITING}.new", stage / WRITING)   # seen by a sweep only once locked
+    writing = -1
     count = 0
     try:
+        # Locked while it is written: a later export removes a stage whose writer
+        # was killed (the kernel freed its lock), and nothing else.
+        writing = os.open(stage / f"{WRITING}.new", os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(writing, fcntl.LOCK_EX)
+        os.rename(stage / f"{WRITING}.new", stage / WRITING)   # seen by a sweep only once locked
         for path in snapshot.paths():
             res = snapshot.get(path)
             if res is None:
@@ -85,7 +86,8 @@ def export(snapshot: Source, out: Path, gzip: bool = True) -> int:
         shutil.rmtree(stage, ignore_errors=True)
         raise
     finally:
-        os.close(writing)
+        if writing >= 0:
+            os.close(writing)
     _switch(stage, out)
     return count
 
