@@ -55,7 +55,7 @@ def _respond(path: str, missing: str) -> Response:
     except StaleEntry as e:
         entries = snap.config.entries_path
         if not (os.path.isdir(entries) and os.access(entries, os.R_OK | os.X_OK)):
-            # Unmounted or moved: no refresh can publish anything until it is back
+            # Moved or unreadable: no refresh can publish anything until it is back
             # (the scheduled ones notice), and the feeds as published stay served.
             raise ServiceUnavailable("the entries folder pages are rendered from cannot be read now; the feeds "
                                      "stay served (see /status).", retry_after=NOT_READY_RETRY) from None
