@@ -150,7 +150,11 @@ def test_a_worker_answers_while_its_first_render_runs_and_a_sigterm_then_stops_i
 def test_workers_stop_when_the_servers_main_process_is_killed_and_the_port_can_be_served_again(tmp_path):
     cfg = write_config(tmp_path)
     write(tmp_path, "a.md", "Alpha", "2025-07-01T00:00:00Z")
-    s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "2"))
+    # A main process killed cannot remove the metrics folder it made: one of the test's own.
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    s = Server(feedsvc("serve", "--config", str(cfg), "--port", "{port}", "--workers", "2"),
+               env={"PROMETHEUS_MULTIPROC_DIR": str(metrics)})
     again, workers = None, []
     try:
         s.wait_ready()
