@@ -85,6 +85,33 @@ class FileLock:
         self._fd = fd
         return True
 
+    def holds_path(self) -> bool:
+        """Whether the lock held is on the file now at ``path`` (not on one removed
+        with the cache folder, which another process could then lock anew)."""
+        fd = self._fd
+        if fd is None:
+            return False
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
+
+    def retake(self) -> bool:
+        """Lock the file now at ``path`` in place of the one held, if nobody holds it."""
+        try:
+            fd = self._open()
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        old, self._fd = self._fd, fd
+        if old is not None:
+            os.close(old)
+        return True
+
     def _open(self) -> int:
         try:
             return os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -5,6 +5,7 @@ import logging
 import os
 import threading
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -32,6 +33,8 @@ class RefreshScheduler:
         self._started = False
         self._ready = False
         self._stop_requests = threading.Event()
+        # Called every FOLLOW_SECONDS while it runs: the service checks that it still leads.
+        self.keep_lead: Callable[[], None] | None = None
 
     @property
     def running(self) -> bool:
@@ -103,6 +106,8 @@ class RefreshScheduler:
 
     def _follow(self) -> None:
         assert self.disk is not None
+        if self.keep_lead is not None:
+            self.keep_lead()
         data = self.disk.read_report()
         if not data or not data.get("ok") or data.get("by_pid") == os.getpid():
             return

@@ -297,8 +297,40 @@ class Service:
         # started, it cannot tell an edit from the files it never saw.
         self._refresh_behind()
 
+    def _keep_lead(self) -> None:
+        """Run by the scheduler every few seconds: a cache folder removed took the
+        leader lock's file with it, and another process could lock the new one
+        and lead too. Take the new one first, or step down if another has."""
+        disk = self.store.disk
+        if disk is None or self._stopping or disk.leader_lock.holds_path():
+            return
+        if disk.leader_lock.retake():
+            log.warning("the leader lock went with the cache folder %s; process %s took it again",
+                        disk.root, os.getpid())
+            return
+        log.warning("another process leads since the cache folder %s was removed; process %s stops its "
+                    "scheduler", disk.root, os.getpid())
+        threading.Thread(target=self._step_down, name="feedsvc-step-down", daemon=True).start()
+
+    def _step_down(self) -> None:
+        """Stop leading (not from the scheduler's own thread) and wait to be elected again."""
+        disk = self.store.disk
+        assert disk is not None
+        with self._start_lock:
+            old = self.scheduler
+            old.shutdown()
+            watch, self.refresher.watch = self.refresher.watch, None
+            if watch is not None:
+                watch.stop()
+            disk.leader_lock.release()     # the removed file's lock: nobody else can want it
+            self.scheduler = RefreshScheduler(self.refresher, old.interval, disk)
+            self._election = None
+        if not self._stopping:
+            self.start_scheduler()
+
     def _lead(self) -> None:
         log.info("process %s runs the scheduler", os.getpid())
+        self.scheduler.keep_lead = self._keep_lead
         if self.notifier is not None:
             # It notifies from now on: every process shows its counts, not those
             # an earlier leader (of this run or an earlier one) left behind.

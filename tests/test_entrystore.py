@@ -213,6 +213,70 @@ def test_a_leader_that_renders_the_first_snapshot_walks_the_folder_once_and_then
         service.shutdown()
 
 
+def test_after_the_cache_folder_is_removed_one_process_leads_even_when_another_elects_meanwhile(
+        write_entry, config):
+    import dataclasses as dc
+    import shutil
+
+    from feedsvc.service import make_service
+
+    fill(write_entry, 4)
+    cfg = dc.replace(config, scheduler_enabled=True)
+    leader = make_service(cfg, clock=lambda: NOW)
+    leader.start(lead=True)
+    leader.start_scheduler()
+    newcomer = None
+    try:
+        assert leader.is_leader
+        shutil.rmtree(cfg.cache_path)         # its leader.lock with it
+        newcomer = make_service(cfg, clock=lambda: NOW)   # a worker replaced meanwhile
+        newcomer.start_scheduler()            # locks the new leader.lock at once
+        deadline = time.monotonic() + 10
+        while not newcomer.is_leader and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert newcomer.is_leader
+        while leader.is_leader and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not leader.is_leader, "the old leader noticed and stepped down"
+        time.sleep(0.5)
+        assert [s.is_leader for s in (leader, newcomer)] == [False, True]
+        newcomer.shutdown()                   # the new leader goes: the old one is elected again
+        newcomer.store.disk.leader_lock.release()
+        deadline = time.monotonic() + 10
+        while not leader.is_leader and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert leader.is_leader
+    finally:
+        leader.shutdown()
+        if newcomer is not None:
+            newcomer.shutdown()
+
+
+def test_a_leader_whose_lock_file_went_with_the_cache_folder_takes_the_new_one(write_entry, config):
+    import dataclasses as dc
+    import shutil
+
+    from feedsvc.service import make_service
+
+    fill(write_entry, 4)
+    cfg = dc.replace(config, scheduler_enabled=True)
+    leader = make_service(cfg, clock=lambda: NOW)
+    leader.start(lead=True)
+    leader.start_scheduler()
+    try:
+        lock = leader.store.disk.leader_lock
+        shutil.rmtree(cfg.cache_path)
+        assert not lock.holds_path()
+        deadline = time.monotonic() + 10
+        while not lock.holds_path() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert lock.holds_path() and leader.is_leader
+        other = type(lock)(lock.path)
+        assert not other.acquire(blocking=False), "a worker replaced now waits for it"
+    finally:
+        leader.shutdown()
+
+
 def test_of_two_workers_starting_together_the_one_that_renders_the_first_snapshot_leads(write_entry, config, tmp_path):
     import dataclasses as dc
 
