@@ -68,22 +68,28 @@ class FileLock:
     def acquire(self, blocking: bool = True) -> bool:
         if not self._thread_lock.acquire(blocking):
             return False
-        try:
-            fd = self._open()
-        except BaseException:
-            # Kept, it would make every later refresh in this process wait forever.
-            self._thread_lock.release()
-            raise
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BaseException as e:
+        while True:
+            try:
+                fd = self._open()
+            except BaseException:
+                # Kept, it would make every later refresh in this process wait forever.
+                self._thread_lock.release()
+                raise
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BaseException as e:
+                os.close(fd)
+                self._thread_lock.release()
+                if isinstance(e, BlockingIOError):
+                    return False
+                raise
+            self._fd = fd
+            if self.holds_path():
+                return True
+            # Waited for on a file removed meanwhile (with the cache folder): the
+            # lock to hold is the new file's.
+            self._fd = None
             os.close(fd)
-            self._thread_lock.release()
-            if isinstance(e, BlockingIOError):
-                return False
-            raise
-        self._fd = fd
-        return True
 
     def holds_path(self) -> bool:
         """Whether the lock held is on the file now at ``path`` (not on one removed

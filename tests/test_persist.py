@@ -165,6 +165,25 @@ def test_pages_of_a_snapshot_whose_entry_tables_are_gone_are_unknown_not_missing
     assert not snap.listed("/articles/none/")
 
 
+def test_a_lock_waited_for_on_a_removed_file_is_taken_on_the_new_one(tmp_path):
+    import threading
+
+    from feedsvc.persist import FileLock
+    path = tmp_path / "cache" / "leader.lock"
+    holder, waiter = FileLock(path), FileLock(path)
+    assert holder.acquire()
+    got = threading.Event()
+    t = threading.Thread(target=lambda: waiter.acquire() and got.set(), daemon=True)
+    t.start()
+    time.sleep(0.2)
+    shutil.rmtree(tmp_path / "cache")          # the cache folder, and the file waited on
+    holder.release()
+    assert got.wait(5)
+    assert waiter.holds_path(), "the lock is on the file now at the path, which others will lock"
+    assert not FileLock(path).acquire(blocking=False)
+    waiter.release()
+
+
 def test_a_restart_with_a_changed_config_reports_only_the_feeds_whose_bytes_changed(write_entry, make_config):
     write_entry("a.md", {"title": "A", "date": "2025-07-01T09:00:00Z", "categories": ["Energy"]})
     write_entry("b.md", {"title": "B", "date": "2025-07-02T09:00:00Z", "categories": ["Science"]})
