@@ -213,18 +213,27 @@ def test_a_leader_that_renders_the_first_snapshot_walks_the_folder_once_and_then
         service.shutdown()
 
 
-def test_after_the_cache_folder_is_removed_one_process_leads_even_when_another_elects_meanwhile(
-        write_entry, config):
+def leading(write_entry, config):  # type: ignore[no-untyped-def]
+    """(a service that rendered four entries and runs the scheduler, its config)."""
     import dataclasses as dc
-    import shutil
 
     from feedsvc.service import make_service
 
     fill(write_entry, 4)
     cfg = dc.replace(config, scheduler_enabled=True)
-    leader = make_service(cfg, clock=lambda: NOW)
-    leader.start(lead=True)
-    leader.start_scheduler()
+    service = make_service(cfg, clock=lambda: NOW)
+    service.start(lead=True)
+    service.start_scheduler()
+    return service, cfg
+
+
+def test_after_the_cache_folder_is_removed_one_process_leads_even_when_another_elects_meanwhile(
+        write_entry, config):
+    import shutil
+
+    from feedsvc.service import make_service
+
+    leader, cfg = leading(write_entry, config)
     newcomer = None
     try:
         assert leader.is_leader
@@ -253,16 +262,9 @@ def test_after_the_cache_folder_is_removed_one_process_leads_even_when_another_e
 
 
 def test_a_leader_whose_lock_file_went_with_the_cache_folder_takes_the_new_one(write_entry, config):
-    import dataclasses as dc
     import shutil
 
-    from feedsvc.service import make_service
-
-    fill(write_entry, 4)
-    cfg = dc.replace(config, scheduler_enabled=True)
-    leader = make_service(cfg, clock=lambda: NOW)
-    leader.start(lead=True)
-    leader.start_scheduler()
+    leader, cfg = leading(write_entry, config)
     try:
         lock = leader.store.disk.leader_lock
         shutil.rmtree(cfg.cache_path)
