@@ -51,6 +51,7 @@ class Service:
     notifier: Notifier | None = None
     _election: threading.Thread | None = None
     _stopping: bool = False
+    _stepping_down: bool = False
     _lost_asked: float = float("-inf")
 
     def announce(self, report: RefreshReport) -> None:
@@ -302,7 +303,7 @@ class Service:
         leader lock's file with it, and another process could lock the new one
         and lead too. Take the new one first, or step down if another has."""
         disk = self.store.disk
-        if disk is None or self._stopping or disk.leader_lock.holds_path():
+        if disk is None or self._stopping or self._stepping_down or disk.leader_lock.holds_path():
             return
         if disk.leader_lock.retake():
             log.warning("the leader lock went with the cache folder %s; process %s took it again",
@@ -310,6 +311,7 @@ class Service:
             return
         log.warning("another process leads since the cache folder %s was removed; process %s stops its "
                     "scheduler", disk.root, os.getpid())
+        self._stepping_down = True     # once, however often the check runs before it is done
         threading.Thread(target=self._step_down, name="feedsvc-step-down", daemon=True).start()
 
     def _step_down(self) -> None:
@@ -325,6 +327,7 @@ class Service:
             disk.leader_lock.release()     # the removed file's lock: nobody else can want it
             self.scheduler = RefreshScheduler(self.refresher, old.interval, disk)
             self._election = None
+            self._stepping_down = False
         if not self._stopping:
             self.start_scheduler()
 
