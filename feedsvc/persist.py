@@ -68,55 +68,60 @@ class FileLock:
     def acquire(self, blocking: bool = True) -> bool:
         if not self._thread_lock.acquire(blocking):
             return False
-        while True:
-            try:
-                fd = self._open()
-            except BaseException:
-                # Kept, it would make every later refresh in this process wait forever.
-                self._thread_lock.release()
-                raise
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-            except BaseException as e:
-                os.close(fd)
-                self._thread_lock.release()
-                if isinstance(e, BlockingIOError):
+        try:
+            while True:
+                fd = self._locked(blocking)
+                if fd is None:
+                    self._thread_lock.release()
                     return False
-                raise
-            self._fd = fd
-            if self.holds_path():
-                return True
-            # Waited for on a file removed meanwhile (with the cache folder): the
-            # lock to hold is the new file's.
-            self._fd = None
-            os.close(fd)
+                if self._at_path(fd):
+                    self._fd = fd
+                    return True
+                # Waited for on a file removed meanwhile (with the cache folder):
+                # the lock to hold is the new file's.
+                os.close(fd)
+        except BaseException:
+            # Kept, it would make every later refresh in this process wait forever.
+            self._thread_lock.release()
+            raise
 
     def holds_path(self) -> bool:
         """Whether the lock held is on the file now at ``path`` (not on one removed
         with the cache folder, which another process could then lock anew)."""
         fd = self._fd
-        if fd is None:
-            return False
-        try:
-            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
-        except FileNotFoundError:
-            return False
+        return fd is not None and self._at_path(fd)
 
     def retake(self) -> bool:
         """Lock the file now at ``path`` in place of the one held, if nobody holds it."""
         try:
-            fd = self._open()
+            fd = self._locked(blocking=False)
         except OSError:
             return False
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        if fd is None:
             return False
         old, self._fd = self._fd, fd
         if old is not None:
             os.close(old)
         return True
+
+    def _locked(self, blocking: bool) -> int | None:
+        """A descriptor of the file at ``path``, locked; None if another holds it (not blocking)."""
+        fd = self._open()
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    def _at_path(self, fd: int) -> bool:
+        try:
+            return os.fstat(fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
 
     def _open(self) -> int:
         try:
