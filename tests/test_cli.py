@@ -336,16 +336,16 @@ def test_zero_workers_means_one_per_core_from_the_command_line_or_the_config(cfg
 
 def test_an_entry_file_changed_during_an_export_fails_it_in_one_line_and_replaces_nothing(cfg, tmp_path,
                                                                                            monkeypatch):
-    import feedsvc.cli as cli_module
+    import feedsvc.export as export_module
 
     out = tmp_path / "site"
-    real = cli_module.export
+    real = export_module.export
 
     def edit_then_export(snapshot, target, gzip=True):   # as if an author saved a file meanwhile
         (tmp_path / "entries" / "a.md").write_text("---\ntitle: Alpha, edited\ndate: 2025-07-01T00:00:00Z\n---\nx\n")
         return real(snapshot, target, gzip=gzip)
 
-    monkeypatch.setattr(cli_module, "export", edit_then_export)
+    monkeypatch.setattr(export_module, "export", edit_then_export)
     r = CliRunner().invoke(cli, ["export", str(out), "--config", str(cfg)])
     assert r.exit_code == 1
     assert "a.md changed since the feeds were published" in r.output and "Traceback" not in r.output
