@@ -142,6 +142,43 @@ def get_all(base: str, paths: Iterable[str], threads: int = 6, headers: dict[str
         return dict(zip(paths, pool.map(lambda p: get(base + p, headers), paths)))
 
 
+def statuses(base: str, paths: Iterable[str], threads: int = 6, timeout: float = 30) -> dict[str, int]:
+    """GET every path, each body read in full and dropped; path -> status (0: no answer).
+
+    For figures that end when everything is served: each thread keeps its
+    connection and reads bodies into one buffer. ``get_all``, which holds
+    every body and connects for each request, spent 0.45 s of CPU on one
+    fetch of the 603 feeds of 10k entries (0.5 s of wall time, the client
+    being the slower side), where this spends 0.2 s.
+    """
+    host, _, port = base.split("://", 1)[1].partition(":")
+    local = threading.local()
+
+    def one(path: str) -> int:
+        if not hasattr(local, "buf"):
+            local.buf, local.conn = memoryview(bytearray(1 << 20)), None
+        for _ in range(2):   # a kept connection the server has closed meanwhile is opened again, once
+            if local.conn is None:
+                local.conn = http.client.HTTPConnection(host, int(port or 80), timeout=timeout)
+            try:
+                local.conn.request("GET", path)
+                r = local.conn.getresponse()
+                while r.readinto(local.buf):
+                    pass
+                if r.will_close:
+                    local.conn.close()
+                    local.conn = None
+                return r.status
+            except (OSError, http.client.HTTPException):
+                local.conn.close()
+                local.conn = None
+        return 0
+
+    paths = list(paths)
+    with cf.ThreadPoolExecutor(threads) as pool:
+        return dict(zip(paths, pool.map(one, paths)))
+
+
 def wait_until(pred, timeout: float, step: float = 0.05, alive: subprocess.Popen | None = None) -> bool:
     deadline = time.perf_counter() + timeout
     while time.perf_counter() < deadline:

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from .common import (PEERS_VENV, ROOT, Load, TreeMemory, get, get_all, have, start, stop, wait_tree_idle,
+from .common import (PEERS_VENV, ROOT, Load, TreeMemory, get, get_all, have, start, statuses, stop, wait_tree_idle,
                      wait_until, wrk)
 
 TOKEN = "bench-admin-token"
@@ -101,8 +101,8 @@ class Server:
         feeds = feed_paths(get(self.base + "/opml.xml").body)
         pending = list(feeds)
         while pending:
-            answers = get_all(self.base, pending)
-            pending = [p for p, r in answers.items() if r.status != 200]
+            answers = statuses(self.base, pending)
+            pending = [p for p, status in answers.items() if status != 200]
             if pending and (time.perf_counter() > deadline or self.proc.poll() is not None):
                 raise RuntimeError(f"{self.label}: {len(pending)} feeds not served, e.g. {pending[:3]} "
                                    f"({self.why()})")
