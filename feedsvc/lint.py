@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from typing import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from .catalog import Catalog
 from .config import Config
@@ -21,6 +22,12 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
          feed_sizes: Mapping[str, int] = {}) -> list[Problem]:
     entries = tuple(entries)
     out: list[Problem] = []
+    # A link from the host's root ("/articles/x/") leads to the same place from
+    # a feed as from the site's own pages, and there means what its author
+    # meant; only a site under a path ("https://example.org/news") makes it
+    # leave the site. A link relative to the page ("../images/c.png") is
+    # read against the article's URL, not the entry file's folder.
+    rooted = urlsplit(config.site.base_url).path.strip("/") == ""
     for e in entries:
         first = first_paragraph_text(body := e.markdown)
         if len(first) > SUMMARY_LIMIT and e.summary and len(e.summary) <= SUMMARY_LIMIT and \
@@ -42,7 +49,7 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
                                severity="warning"))
         # A browser strips the spaces around a URL: " javascript:x" is no relative link.
         urls = (u.strip(_HTML_SPACE) for u in _URL_ATTR.findall(html))
-        relative = [u for u in urls if u and not _ABSOLUTE.match(u)]
+        relative = [u for u in urls if u and not _ABSOLUTE.match(u) and not (rooted and u.startswith("/"))]
         if relative:
             shown = ", ".join(relative[:3]) + (", ..." if len(relative) > 3 else "")
             out.append(Problem(e.path, "body", f"{len(relative)} relative link(s) made absolute against "

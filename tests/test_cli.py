@@ -87,6 +87,20 @@ def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
     assert ("ahead.md", "updated") in warnings      # published, updated in the future
 
 
+@pytest.mark.parametrize(("base_url", "warned"), [("https://news.example.org", ["../notes/"]),
+                                                 ("https://example.org/news", ["/articles/b/", "../notes/"])])
+def test_check_lists_a_link_from_the_root_only_for_a_site_under_a_path(cfg, tmp_path, monkeypatch, base_url,
+                                                                        warned):
+    monkeypatch.setenv("FEEDSVC_SITE_BASE_URL", base_url)
+    (tmp_path / "entries" / "links.md").write_text(
+        "---\ntitle: Links\ndate: 2025-07-03T00:00:00Z\n---\nSee [b](/articles/b/) and [notes](../notes/).\n",
+        encoding="utf-8")
+    r = run("check", "--config", str(cfg), "--json")
+    bodies = [p["message"] for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("links.md", "body")]
+    assert bodies == [f"{len(warned)} relative link(s) made absolute against {base_url}/articles/links/: "
+                      f"{', '.join(warned)}"]
+
+
 def test_check_lists_as_made_absolute_only_relative_links_that_are_published(cfg, tmp_path):
     (tmp_path / "entries" / "raw.md").write_text(
         "---\ntitle: Raw\ndate: 2025-07-03T00:00:00Z\n---\n"
