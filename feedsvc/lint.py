@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from html import unescape
 from typing import Iterable, Mapping
 from urllib.parse import urlsplit
 
@@ -16,6 +17,7 @@ FEED_SIZE_LIMIT = 1_000_000
 _URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
 _ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//|#)")
 _HTML_SPACE = " \t\n\f\r"
+_TAB_NL = re.compile("[\t\n\r]")
 
 
 def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
@@ -24,10 +26,12 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
     out: list[Problem] = []
     # A link from the host's root ("/articles/x/") leads to the same place from
     # a feed as from the site's own pages, and there means what its author
-    # meant; only a site under a path ("https://example.org/news") makes it
-    # leave the site. A link relative to the page ("../images/c.png") is
-    # read against the article's URL, not the entry file's folder.
-    rooted = urlsplit(config.site.base_url).path.strip("/") == ""
+    # meant; only a site under a path ("https://example.org/news"), or an
+    # article whose link is on another host, makes it lead elsewhere. A link
+    # relative to the page ("../images/c.png") is read against the article's
+    # URL, not the entry file's folder.
+    site = urlsplit(config.site.base_url)
+    rooted = site.path.strip("/") == ""
     for e in entries:
         first = first_paragraph_text(body := e.markdown)
         if len(first) > SUMMARY_LIMIT and e.summary and len(e.summary) <= SUMMARY_LIMIT and \
@@ -47,9 +51,12 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
             out.append(Problem(e.path, "body", f"removed {removed} character reference(s) to characters XML "
                                f"cannot carry ({', '.join(seen[:3])}{', ...' if len(seen) > 3 else ''})",
                                severity="warning"))
-        # A browser strips the spaces around a URL: " javascript:x" is no relative link.
-        urls = (u.strip(_HTML_SPACE) for u in _URL_ATTR.findall(html))
-        relative = [u for u in urls if u and not _ABSOLUTE.match(u) and not (rooted and u.startswith("/"))]
+        # Read as a browser (and the renderer) reads it: the spaces around a URL
+        # stripped, its tabs and line breaks dropped (" java\tscript:x" is no
+        # relative link, "/\t/host/" none from the root).
+        urls = (_TAB_NL.sub("", unescape(u)).strip(_HTML_SPACE) for u in _URL_ATTR.findall(html))
+        on_site = rooted and urlsplit(e.link)[:2] == site[:2]
+        relative = [u for u in urls if u and not _ABSOLUTE.match(u) and not (on_site and u.startswith("/"))]
         if relative:
             shown = ", ".join(relative[:3]) + (", ..." if len(relative) > 3 else "")
             out.append(Problem(e.path, "body", f"{len(relative)} relative link(s) made absolute against "
