@@ -18,8 +18,8 @@ from .errors import ConfigError, ExportError, FeedsvcError, ListenError, StaleEn
 
 # Each command imports what it runs when it runs: `feedsvc serve` starts its
 # server's workers only once this module is imported, and the loading and
-# rendering modules (with lxml, feedgen, cmark, Jinja) took a third of a
-# second that nothing in this process used.
+# rendering modules (with lxml, feedgen, cmark, Jinja) took 0.1-0.3 s there
+# (warm or cold disk cache) that nothing in that process used.
 
 EXIT_CONFIG = 2
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,16 @@ def cfg(tmp_path):
 
 def run(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_the_command_line_loads_no_renderer_until_a_command_runs_one():
+    # `feedsvc serve`'s main process only starts the server: what it imports
+    # before that delays every worker's start.
+    heavy = ("feedgen", "lxml", "cmarkgfm", "jinja2", "yaml", "feedsvc.refresher", "feedsvc.site")
+    code = f"import sys, feedsvc.cli; print([m for m in {heavy!r} if m in sys.modules])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60,
+                         cwd=ROOT).stdout
+    assert out.strip() == "[]"
 
 
 def test_check_is_clean_on_good_entries(cfg):
@@ -87,18 +98,31 @@ def test_check_warns_about_what_readers_would_notice(cfg, tmp_path):
     assert ("ahead.md", "updated") in warnings      # published, updated in the future
 
 
-@pytest.mark.parametrize(("base_url", "warned"), [("https://news.example.org", ["../notes/"]),
-                                                 ("https://example.org/news", ["/articles/b/", "../notes/"])])
-def test_check_lists_a_link_from_the_root_only_for_a_site_under_a_path(cfg, tmp_path, monkeypatch, base_url,
-                                                                        warned):
+@pytest.mark.parametrize(("base_url", "link", "warned"), [
+    ("https://news.example.org", "", ["../notes/"]),
+    ("https://news.example.org/", "https://news.example.org/elsewhere/", ["../notes/"]),
+    ("https://example.org/news", "", ["/articles/b/", "../notes/"]),                 # leaves /news
+    ("https://news.example.org", "https://other.example/story/", ["/articles/b/", "../notes/"]),  # another host
+])
+def test_check_lists_a_link_from_the_root_only_where_it_leads_off_the_site(cfg, tmp_path, monkeypatch, base_url,
+                                                                            link, warned):
     monkeypatch.setenv("FEEDSVC_SITE_BASE_URL", base_url)
     (tmp_path / "entries" / "links.md").write_text(
-        "---\ntitle: Links\ndate: 2025-07-03T00:00:00Z\n---\nSee [b](/articles/b/) and [notes](../notes/).\n",
-        encoding="utf-8")
+        f"---\ntitle: Links\ndate: 2025-07-03T00:00:00Z\n{f'link: {link}' if link else ''}\n---\n"
+        "See [b](/articles/b/) and [notes](../notes/).\n", encoding="utf-8")
     r = run("check", "--config", str(cfg), "--json")
     bodies = [p["message"] for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("links.md", "body")]
-    assert bodies == [f"{len(warned)} relative link(s) made absolute against {base_url}/articles/links/: "
-                      f"{', '.join(warned)}"]
+    against = link or base_url.rstrip("/") + "/articles/links/"
+    assert bodies == [f"{len(warned)} relative link(s) made absolute against {against}: {', '.join(warned)}"]
+
+
+def test_check_reads_a_link_as_a_browser_does_tabs_and_all(cfg, tmp_path):
+    (tmp_path / "entries" / "tabs.md").write_text(
+        "---\ntitle: Tabs\ndate: 2025-07-03T00:00:00Z\n---\n"
+        '<a href="/\t/evil.example/">x</a> <a href="..&#9;/notes/">n</a>\n', encoding="utf-8")
+    r = run("check", "--config", str(cfg), "--json")
+    (body,) = [p for p in json.loads(r.output)["problems"] if (p["path"], p["field"]) == ("tabs.md", "body")]
+    assert body["message"].endswith(": ../notes/")      # "//evil.example/" is another host, not a relative link
 
 
 def test_check_lists_as_made_absolute_only_relative_links_that_are_published(cfg, tmp_path):
