@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from .catalog import Catalog
 from .config import Config
-from .markdown import NONCHARACTER_REF, SUMMARY_LIMIT, first_paragraph_text, html_as_written
+from .markdown import NONCHARACTER_REF, SUMMARY_LIMIT, TAB_NL, first_paragraph_text, html_as_written
 from .model import Entry, Problem
 from .text import clean_text, unclean
 
@@ -17,7 +17,6 @@ FEED_SIZE_LIMIT = 1_000_000
 _URL_ATTR = re.compile(r'\s(?:href|src)="([^"]*)"')
 _ABSOLUTE = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*:|//|#)")
 _HTML_SPACE = " \t\n\f\r"
-_TAB_NL = re.compile("[\t\n\r]")
 
 
 def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
@@ -54,7 +53,7 @@ def lint(entries: Iterable[Entry], catalog: Catalog, config: Config,
         # Read as a browser (and the renderer) reads it: the spaces around a URL
         # stripped, its tabs and line breaks dropped (" java\tscript:x" is no
         # relative link, "/\t/host/" none from the root).
-        urls = (_TAB_NL.sub("", unescape(u)).strip(_HTML_SPACE) for u in _URL_ATTR.findall(html))
+        urls = (TAB_NL.sub("", unescape(u)).strip(_HTML_SPACE) for u in _URL_ATTR.findall(html))
         on_site = rooted and urlsplit(e.link)[:2] == site[:2]
         relative = [u for u in urls if u and not _ABSOLUTE.match(u) and not (on_site and u.startswith("/"))]
         if relative:

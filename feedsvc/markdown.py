@@ -197,11 +197,11 @@ def _tag_at(s: str, i: int) -> str:
 
 
 # A URL parser drops ASCII tabs and line breaks anywhere ("java\tscript:" is javascript:).
-_TAB_NL = re.compile("[\t\n\r]")
+TAB_NL = re.compile("[\t\n\r]")
 
 
 def _url(name: str, raw: str, base: str, s: str, i: int) -> str:
-    value = _TAB_NL.sub("", html.unescape(raw)).strip()
+    value = TAB_NL.sub("", html.unescape(raw)).strip()
     if not value:  # a URL the sanitiser blanked: no link rather than a link to the page itself
         return _DROP
     scheme = _SCHEME.match(value)
@@ -227,7 +227,7 @@ def _srcset(raw: str, base: str, tag: str) -> str:
         start = i
         while i < len(value) and not value[i].isspace():
             i += 1
-        url, descriptors = _TAB_NL.sub("", value[start:i]), ""
+        url, descriptors = TAB_NL.sub("", value[start:i]), ""
         if url.endswith(","):
             url = url.rstrip(",")
         else:
